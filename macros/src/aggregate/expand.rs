@@ -1,0 +1,75 @@
+//! Generates the `Aggregate` impl.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::model::AggregateModel;
+
+pub fn expand(model: &AggregateModel) -> TokenStream {
+    let AggregateModel {
+        ident,
+        krate,
+        event,
+        error,
+        kind,
+        snapshot,
+    } = model;
+    let snapshot_format = snapshot.map(|(version, span)| {
+        quote_spanned! {span=>
+            fn snapshot_format() -> ::core::option::Option<#krate::SnapshotFormat<Self>> {
+                ::core::option::Option::Some(#krate::SnapshotFormat {
+                    version: #version,
+                    encode: |state: &Self| #krate::__private::serde_json::to_vec::<Self>(state),
+                    decode: |bytes: &[u8]| #krate::__private::serde_json::from_slice::<Self>(bytes),
+                })
+            }
+        }
+    });
+    // Spanned at the event type: a missing `Apply<Payload>` impl is reported at
+    // `event = ...` and at the variant whose payload lacks a handler.
+    let event_type = quote_spanned! {event.span()=> type Event = #event; };
+    let error_type = quote_spanned! {error.span()=> type Error = #error; };
+    quote! {
+        #[doc(hidden)]
+        #[allow(unused_qualifications, clippy::all)]
+        const _: () = {
+            #[automatically_derived]
+            impl #krate::Aggregate for #ident {
+                const KIND: &'static str = #kind;
+                #event_type
+                #error_type
+
+                #[inline]
+                fn apply_event(&mut self, event: &Self::Event) {
+                    #krate::ApplyTo::<Self>::apply_to(event, self)
+                }
+
+                #snapshot_format
+            }
+        };
+    }
+}
+
+/// After an error: an `Aggregate` impl that compiles whenever the event and error types do,
+/// so commands naming this aggregate report no follow-on errors.
+pub fn fallback(model: &AggregateModel) -> TokenStream {
+    let AggregateModel {
+        ident,
+        krate,
+        event,
+        error,
+        kind,
+        ..
+    } = model;
+    quote! {
+        const _: () = {
+            impl #krate::Aggregate for #ident {
+                const KIND: &'static str = #kind;
+                type Event = #event;
+                type Error = #error;
+                fn apply_event(&mut self, _: &Self::Event) { ::core::unreachable!() }
+            }
+        };
+    }
+}

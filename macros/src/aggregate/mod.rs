@@ -1,0 +1,25 @@
+//! `#[derive(Aggregate)]`: binds the event family, the domain error, the stream kind and the
+//! snapshot format, and routes `apply` through the event family's `ApplyTo` dispatch.
+
+mod expand;
+mod model;
+
+use proc_macro2::TokenStream;
+use syn::DeriveInput;
+
+use crate::errors::Errors;
+
+pub fn derive(input: &DeriveInput) -> TokenStream {
+    let mut errors = Errors::default();
+    let model = model::AggregateModel::parse(input, &mut errors);
+    match model {
+        Some(model) if errors.is_empty() => expand::expand(&model),
+        model => {
+            let mut out = errors.to_compile_errors();
+            if let Some(model) = model {
+                out.extend(expand::fallback(&model));
+            }
+            out
+        }
+    }
+}

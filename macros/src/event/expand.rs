@@ -1,0 +1,261 @@
+//! Generates the `Event`, `ApplyTo` and `From` impls of a checked event enum.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use super::model::{EventEnum, EventVariant, UpcastStep};
+
+pub fn expand(model: &EventEnum) -> TokenStream {
+    let EventEnum {
+        ident,
+        krate,
+        variants,
+    } = model;
+    let names: Vec<&str> = variants.iter().map(|v| v.name.0.as_str()).collect();
+    let stored_names: Vec<&str> = variants
+        .iter()
+        .flat_map(|v| std::iter::once(&v.name).chain(&v.aliases))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let variant_idents: Vec<_> = variants.iter().map(|v| &v.ident).collect();
+    let versions: Vec<u32> = variants.iter().map(|v| v.version).collect();
+    let encode_arms = variants.iter().map(|v| encode_arm(krate, v));
+    let decode_arms = variants.iter().map(|v| decode_arm(krate, v));
+    let apply_to = apply_to_impl(model);
+    let from_impls = from_impls(model);
+
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
+        const _: () = {
+            #[automatically_derived]
+            impl #krate::Event for #ident {
+                const NAMES: &'static [&'static str] = &[#(#names),*];
+                const STORED_NAMES: &'static [&'static str] = &[#(#stored_names),*];
+
+                #[inline]
+                fn event_type(&self) -> &'static str {
+                    match self { #(Self::#variant_idents(_) => #names,)* }
+                }
+
+                #[inline]
+                fn schema_version(&self) -> u32 {
+                    match self { #(Self::#variant_idents(_) => #versions,)* }
+                }
+
+                fn encode(&self) -> ::core::result::Result<#krate::EncodedEvent, #krate::EncodeError> {
+                    match self { #(#encode_arms)* }
+                }
+
+                fn decode(
+                    event_type: &str,
+                    schema_version: u32,
+                    payload: &[u8],
+                ) -> ::core::result::Result<Self, #krate::DecodeFailure> {
+                    match event_type {
+                        #(#decode_arms)*
+                        _ => ::core::result::Result::Err(#krate::DecodeFailure::UnknownType {
+                            known: <Self as #krate::Event>::STORED_NAMES,
+                        }),
+                    }
+                }
+            }
+
+            #apply_to
+            #from_impls
+        };
+    }
+}
+
+fn encode_arm(krate: &syn::Path, variant: &EventVariant) -> TokenStream {
+    let EventVariant {
+        ident,
+        payload,
+        name: (name, _),
+        version,
+        ..
+    } = variant;
+    quote_spanned! {payload.span()=>
+        Self::#ident(payload) => match #krate::__private::serde_json::to_vec::<#payload>(payload) {
+            ::core::result::Result::Ok(payload) => ::core::result::Result::Ok(#krate::EncodedEvent {
+                event_type: #name,
+                schema_version: #version,
+                payload,
+            }),
+            ::core::result::Result::Err(source) => ::core::result::Result::Err(#krate::EncodeError {
+                event_type: #name,
+                source,
+            }),
+        },
+    }
+}
+
+/// `"Name" | "Alias" => match schema_version { current => ..., older => upcast chain, _ => error }`
+fn decode_arm(krate: &syn::Path, variant: &EventVariant) -> TokenStream {
+    let EventVariant {
+        ident,
+        payload,
+        version,
+        ..
+    } = variant;
+    let stored = std::iter::once(&variant.name)
+        .chain(&variant.aliases)
+        .map(|(n, _)| n.as_str());
+    let current = quote_spanned! {payload.span()=>
+        #krate::__private::decode_payload::<#payload>(payload).map(Self::#ident)
+    };
+    let older = (1..*version).map(|from| {
+        let chain = upcast_chain(krate, variant, from);
+        quote! { #from => { #chain } }
+    });
+    quote! {
+        #(#stored)|* => match schema_version {
+            #version => #current,
+            #(#older)*
+            found => ::core::result::Result::Err(#krate::DecodeFailure::UnknownVersion {
+                found,
+                current: #version,
+            }),
+        },
+    }
+}
+
+/// The statements that decode a payload stored at version `from` and upcast it, step by
+/// step, to the current payload type. Raw (JSON) steps come first, typed steps after them.
+fn upcast_chain(krate: &syn::Path, variant: &EventVariant, from: u32) -> TokenStream {
+    let EventVariant {
+        ident,
+        payload,
+        version,
+        upcasts,
+        ..
+    } = variant;
+    let steps: Vec<_> = upcasts
+        .iter()
+        .filter(|u| u.from >= from && u.from < *version)
+        .collect();
+    let mut body = TokenStream::new();
+    // While steps are raw, the payload travels as a JSON value.
+    let mut json = false;
+    let mut typed: Option<(syn::Ident, &syn::Type)> = None;
+    for step in &steps {
+        match &step.step {
+            UpcastStep::Raw(function) => {
+                let step_from = step.from;
+                if !json {
+                    body.extend(quote! {
+                        let value = #krate::__private::payload_value(payload)?;
+                    });
+                    json = true;
+                }
+                body.extend(quote_spanned! {function.span()=>
+                    let value = #krate::__private::raw_upcast(#function, #step_from, value)?;
+                });
+            }
+            UpcastStep::Typed(ty) => {
+                let binding = format_ident!("v{}", step.from);
+                match &typed {
+                    None if json => body.extend(quote_spanned! {ty.span()=>
+                        let #binding = #krate::__private::decode_value::<#ty>(value)?;
+                    }),
+                    None => body.extend(quote_spanned! {ty.span()=>
+                        let #binding = #krate::__private::decode_payload::<#ty>(payload)?;
+                    }),
+                    Some((previous, previous_ty)) => body.extend(quote_spanned! {previous_ty.span()=>
+                        let #binding: #ty = ::core::convert::From::<#previous_ty>::from(#previous);
+                    }),
+                }
+                typed = Some((binding, ty));
+            }
+        }
+    }
+    match typed {
+        Some((previous, previous_ty)) => body.extend(quote_spanned! {previous_ty.span()=>
+            let current: #payload = ::core::convert::From::<#previous_ty>::from(#previous);
+            ::core::result::Result::Ok(Self::#ident(current))
+        }),
+        None => body.extend(quote_spanned! {payload.span()=>
+            #krate::__private::decode_value::<#payload>(value).map(Self::#ident)
+        }),
+    }
+    body
+}
+
+/// `impl<A: Apply<P1> + Apply<P2> + ...> ApplyTo<A> for Enum`, each bound spanned at its
+/// variant's payload so a missing handler points there.
+fn apply_to_impl(model: &EventEnum) -> TokenStream {
+    let EventEnum {
+        ident,
+        krate,
+        variants,
+    } = model;
+    let bounds = variants.iter().map(|v| {
+        let payload = &v.payload;
+        quote_spanned! {payload.span()=> __AnnalsTarget: #krate::Apply<#payload>, }
+    });
+    let arms = variants.iter().map(|v| {
+        let (variant, payload) = (&v.ident, &v.payload);
+        quote! { Self::#variant(event) => #krate::Apply::<#payload>::apply(target, event), }
+    });
+    quote! {
+        #[automatically_derived]
+        impl<__AnnalsTarget: ?::core::marker::Sized> #krate::ApplyTo<__AnnalsTarget> for #ident
+        where
+            #(#bounds)*
+        {
+            #[inline]
+            fn apply_to(&self, target: &mut __AnnalsTarget) {
+                match self { #(#arms)* }
+            }
+        }
+    }
+}
+
+/// `From<Payload> for Enum`, for payload types used by exactly one variant.
+fn from_impls(model: &EventEnum) -> TokenStream {
+    let EventEnum {
+        ident, variants, ..
+    } = model;
+    let key = |v: &EventVariant| quote::ToTokens::to_token_stream(&v.payload).to_string();
+    variants
+        .iter()
+        .filter(|v| variants.iter().filter(|other| key(other) == key(v)).count() == 1)
+        .map(|v| {
+            let (variant, payload) = (&v.ident, &v.payload);
+            quote! {
+                #[automatically_derived]
+                impl ::core::convert::From<#payload> for #ident {
+                    #[inline]
+                    fn from(event: #payload) -> Self { Self::#variant(event) }
+                }
+            }
+        })
+        .collect()
+}
+
+/// After an error: an `Event` impl that compiles, so the user's other uses of the enum do
+/// not pile more errors on top of the real one.
+pub fn fallback(model: &EventEnum) -> TokenStream {
+    let EventEnum { ident, krate, .. } = model;
+    let span = Span::call_site();
+    quote_spanned! {span=>
+        const _: () = {
+            impl #krate::Event for #ident {
+                const NAMES: &'static [&'static str] = &[];
+                const STORED_NAMES: &'static [&'static str] = &[];
+                fn event_type(&self) -> &'static str { ::core::unreachable!() }
+                fn schema_version(&self) -> u32 { ::core::unreachable!() }
+                fn encode(&self) -> ::core::result::Result<#krate::EncodedEvent, #krate::EncodeError> {
+                    ::core::unreachable!()
+                }
+                fn decode(_: &str, _: u32, _: &[u8]) -> ::core::result::Result<Self, #krate::DecodeFailure> {
+                    ::core::unreachable!()
+                }
+            }
+            impl<__AnnalsTarget: ?::core::marker::Sized> #krate::ApplyTo<__AnnalsTarget> for #ident {
+                fn apply_to(&self, _: &mut __AnnalsTarget) { ::core::unreachable!() }
+            }
+        };
+    }
+}

@@ -1,0 +1,22 @@
+//! `#[derive(Event)]`: stable names, schema versions, upcast chains, payload codec, and the
+//! generic apply dispatch `ApplyTo<A>`.
+
+mod expand;
+mod model;
+
+use proc_macro2::TokenStream;
+use syn::DeriveInput;
+
+use crate::errors::Errors;
+
+pub fn derive(input: &DeriveInput) -> TokenStream {
+    let mut errors = Errors::default();
+    let model = model::EventEnum::parse(input, &mut errors);
+    if errors.is_empty() {
+        expand::expand(&model)
+    } else {
+        let mut out = errors.to_compile_errors();
+        out.extend(expand::fallback(&model));
+        out
+    }
+}

@@ -1,0 +1,109 @@
+//! Aggregates: consistency boundaries whose state is the fold of their events.
+
+use crate::event::{ApplyTo, Event};
+
+/// An event-sourced aggregate: its state is `Default` folded over its events with
+/// [`Aggregate::apply_event`].
+///
+/// Implemented by `#[derive(Aggregate)]`, which binds the event family, the domain error and
+/// the stream kind, and generates `apply` from the user's [`Apply`] handlers.
+///
+/// ```
+/// use annals::{Aggregate, Apply, Event};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// struct Incremented { by: u32 }
+///
+/// #[derive(Event, Clone, Debug, PartialEq)]
+/// enum CounterEvent { Incremented(Incremented) }
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("counter error")]
+/// struct CounterError;
+///
+/// #[derive(Aggregate, Default)]
+/// #[aggregate(event = CounterEvent, error = CounterError)]
+/// struct Counter { value: u32 }
+///
+/// impl Apply<Incremented> for Counter {
+///     fn apply(&mut self, event: &Incremented) { self.value += event.by }
+/// }
+///
+/// let mut counter = Counter::default();
+/// counter.apply_event(&CounterEvent::Incremented(Incremented { by: 2 }));
+/// assert_eq!(counter.value, 2);
+/// assert_eq!(Counter::KIND, "counter");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an aggregate",
+    label = "not an aggregate",
+    note = "add `#[derive(annals::Aggregate, Default)]` and `#[aggregate(event = ..., error = ...)]` to `{Self}`"
+)]
+pub trait Aggregate: Default + Send + Sync + 'static {
+    /// The stream kind: stream ids of this aggregate are `"{KIND}-{id}"`.
+    const KIND: &'static str;
+    /// The events this aggregate records.
+    type Event: Event + ApplyTo<Self>;
+    /// The domain error its command handlers return.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Applies one event. Applying cannot fail: events are facts.
+    fn apply_event(&mut self, event: &Self::Event);
+
+    /// How snapshots of this aggregate are encoded, if it takes snapshots
+    /// (`#[aggregate(snapshot(version = N))]`).
+    fn snapshot_format() -> Option<SnapshotFormat<Self>> {
+        None
+    }
+
+    /// The stream id of the aggregate instance with this id.
+    fn stream_id(id: &str) -> String {
+        let mut stream = String::with_capacity(Self::KIND.len() + 1 + id.len());
+        stream.push_str(Self::KIND);
+        stream.push('-');
+        stream.push_str(id);
+        stream
+    }
+}
+
+/// Applies one event payload type to an aggregate (or any other fold, such as a projection).
+///
+/// Write one impl per event variant; `#[derive(Aggregate)]` dispatches to them.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no handler for event `{E}`",
+    label = "`{E}` is not applied to `{Self}`",
+    note = "add `impl annals::Apply<{E}> for {Self} {{ fn apply(&mut self, event: &{E}) {{ /* evolve the state */ }} }}`"
+)]
+pub trait Apply<E> {
+    /// Evolves the state with one event. Cannot fail.
+    fn apply(&mut self, event: &E);
+}
+
+/// How an aggregate's state is encoded in a snapshot.
+///
+/// `version` is the snapshot schema version: a stored snapshot with another version is
+/// ignored and the state is rebuilt from events.
+pub struct SnapshotFormat<A> {
+    /// The snapshot schema version.
+    pub version: u32,
+    /// Encodes the state.
+    pub encode: fn(&A) -> Result<Vec<u8>, serde_json::Error>,
+    /// Decodes a state of this `version`.
+    pub decode: fn(&[u8]) -> Result<A, serde_json::Error>,
+}
+
+impl<A> Clone for SnapshotFormat<A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<A> Copy for SnapshotFormat<A> {}
+
+impl<A> std::fmt::Debug for SnapshotFormat<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotFormat")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,4 @@
+//! Example domains shared by the examples, the integration tests and the benchmarks.
+//! This package is never published.
+
+pub mod bank;
