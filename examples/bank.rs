@@ -60,9 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\nEvery deposit in the global log ({} of {} events):", deposits.len(), store.head_position().await?);
     for recorded in &deposits {
         let event = <AccountEvent as annals::Event>::decode_recorded(recorded)?;
-        if let AccountEvent::Deposited(deposit) = event {
-            println!("  #{} {} {} {:?}", recorded.position, recorded.stream_id, money(deposit.amount), deposit.reference);
-        }
+        println!("  #{} {} {event:?}", recorded.position, recorded.stream_id);
     }
     Ok(())
 }
@@ -92,6 +90,7 @@ fn explain(error: &BankError) -> String {
         BankError::InsufficientFunds { balance, requested } => {
             format!("insufficient funds: {} asked, {} available", money(*requested), money(*balance))
         }
+        BankError::BalanceNotZero(balance) => format!("cannot close an account holding {}", money(*balance)),
         other => other.to_string(),
     }
 }

@@ -14,7 +14,70 @@
 //! tail) → decide → append with the expected version → on conflict reload and retry →
 //! snapshot per policy → return the [`CommandOutcome`].
 //!
-//! Design decisions are recorded in `docs/` of the repository.
+//! ```
+//! use annals::{Aggregate, Apply, Command, CommandError, Event, Handle, InMemoryStore, Repository};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+//! struct Deposited { amount: i64 }
+//!
+//! /// How version 1 stored a deposit.
+//! #[derive(Serialize, Deserialize)]
+//! struct DepositedV1 { cents: i64 }
+//! impl From<DepositedV1> for Deposited {
+//!     fn from(v1: DepositedV1) -> Self { Deposited { amount: v1.cents } }
+//! }
+//!
+//! #[derive(Event, Clone, Debug, PartialEq)]
+//! enum AccountEvent {
+//!     #[event(version = 2, upcast(from = 1, with = DepositedV1))]
+//!     Deposited(Deposited),
+//! }
+//!
+//! #[derive(Debug, PartialEq, thiserror::Error)]
+//! enum BankError {
+//!     #[error("amounts must be positive")]
+//!     NonPositive,
+//! }
+//!
+//! #[derive(Aggregate, Default, Serialize, Deserialize)]
+//! #[aggregate(event = AccountEvent, error = BankError, snapshot(version = 1))]
+//! struct Account { balance: i64 }
+//!
+//! impl Apply<Deposited> for Account {
+//!     fn apply(&mut self, event: &Deposited) { self.balance += event.amount }
+//! }
+//!
+//! #[derive(Command)]
+//! #[command(aggregate = Account, expect = any)]
+//! struct Deposit { #[id] account: String, amount: i64 }
+//!
+//! impl Handle<Deposit> for Account {
+//!     fn handle(&self, command: &Deposit) -> Result<Vec<AccountEvent>, BankError> {
+//!         if command.amount <= 0 {
+//!             return Err(BankError::NonPositive);
+//!         }
+//!         Ok(vec![Deposited { amount: command.amount }.into()])
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let accounts = Repository::<Account, _>::new(InMemoryStore::new());
+//! let outcome = accounts.execute(Deposit { account: "alice".into(), amount: 100 }).await?;
+//! assert_eq!((outcome.stream_id.as_str(), outcome.stream_version), ("account-alice", 1));
+//!
+//! let refused = accounts.execute(Deposit { account: "alice".into(), amount: -5 }).await;
+//! assert!(matches!(refused, Err(CommandError::Rejected(BankError::NonPositive))));
+//!
+//! // An event stored by an older release, at schema version 1, loads through its upcaster.
+//! let legacy = annals::NewEvent::new("Deposited", 1, br#"{"cents":25}"#.to_vec(), Default::default());
+//! annals::EventStore::append(accounts.store(), "account-alice", annals::ExpectedVersion::Exact(1), vec![legacy]).await?;
+//! assert_eq!(accounts.load("alice").await?.state.balance, 125);
+//! # Ok(()) }
+//! ```
+//!
+//! Design decisions are recorded in `docs/design.md` of the repository.
 
 #![warn(missing_docs)]
 
@@ -41,6 +104,11 @@ pub use store::{
     AppendResult, EventFilter, EventStore, ExpectedVersion, InMemoryStore, Metadata, NewEvent,
     RecordedEvent, Snapshot, SnapshotStore, StoreError,
 };
+
+/// Event ids and correlation/causation ids (UUID v7 for new events).
+pub use uuid::Uuid;
+/// Timestamps (`recorded_at`, temporal loads).
+pub use chrono::{DateTime, Utc};
 
 #[cfg(feature = "derive")]
 pub use annals_macros::{Aggregate, Command, Event};

@@ -71,11 +71,9 @@ impl RetryPolicy {
         let base = if retry <= 1 {
             self.initial_backoff
         } else {
-            let doubled = self
-                .initial_backoff
+            self.initial_backoff
                 .max(Duration::from_millis(1))
-                .saturating_mul(1 << (retry - 2).min(16));
-            doubled
+                .saturating_mul(1 << (retry - 2).min(16))
         };
         base.min(self.max_backoff)
     }
@@ -336,14 +334,14 @@ where
             version: 0,
             snapshot_version: None,
         };
-        if use_snapshot {
-            if let Some((state, version)) = self.load_snapshot(stream_id, up_to_version).await? {
-                loaded = Loaded {
-                    state,
-                    version,
-                    snapshot_version: Some(version),
-                };
-            }
+        if use_snapshot
+            && let Some((state, version)) = self.load_snapshot(stream_id, up_to_version).await?
+        {
+            loaded = Loaded {
+                state,
+                version,
+                snapshot_version: Some(version),
+            };
         }
         while loaded.version < up_to_version {
             let wanted = (up_to_version - loaded.version).min(self.read_batch as u64) as usize;

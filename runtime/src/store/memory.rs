@@ -319,3 +319,48 @@ impl SnapshotStore for InMemoryStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Metadata;
+
+    fn event(n: u64) -> NewEvent {
+        NewEvent::new(
+            "Ticked",
+            1,
+            format!(r#"{{"n":{n}}}"#).into_bytes(),
+            Metadata::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_poisoned_lock_is_recovered() {
+        let store = InMemoryStore::new();
+        store
+            .append("s", ExpectedVersion::NoStream, vec![event(1)])
+            .await
+            .unwrap();
+
+        let clone = store.clone();
+        let panicked = std::thread::spawn(move || {
+            let _guard = clone.write();
+            panic!("a writer panics while holding the lock");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(store.shared.state.is_poisoned());
+
+        let result = store
+            .append("s", ExpectedVersion::Exact(1), vec![event(2)])
+            .await
+            .unwrap();
+        assert_eq!(result.stream_version, 2);
+        assert_eq!(
+            store.read_stream("s", 1, usize::MAX).await.unwrap().len(),
+            2
+        );
+        assert_eq!(store.head_position().await.unwrap(), 2);
+        assert!(format!("{store:?}").contains("events: 2"));
+    }
+}

@@ -147,7 +147,8 @@ pub struct AppendResult {
     pub stream_version: u64,
     /// The global position of each appended event, in order.
     pub positions: Vec<u64>,
-    /// When the store recorded the events.
+    /// When the store recorded the events, at the precision the store keeps (microseconds on
+    /// PostgreSQL), so it equals the `recorded_at` read back.
     pub recorded_at: DateTime<Utc>,
 }
 
