@@ -4,6 +4,8 @@
 //! [`SnapshotStore`]. Every store passes the same conformance suite.
 
 pub mod memory;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 use std::collections::BTreeMap;
 
@@ -13,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use memory::InMemoryStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 
 /// The stream state an append requires (optimistic concurrency).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

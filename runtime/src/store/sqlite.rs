@@ -1,0 +1,547 @@
+//! The embedded SQLite event store: one file, WAL, schema created and migrated on open.
+//!
+//! SQLite calls are short (microseconds for an append, a page of rows for a read) and run on
+//! the calling task, behind a mutex per connection; no `.await` happens while a connection is
+//! held. Appends go through one writer connection in an `IMMEDIATE` transaction, so writers
+//! in this process queue on the mutex and writers in other processes on SQLite's lock (with
+//! a busy timeout). Reads use a small pool of reader connections, which WAL lets run beside
+//! the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::{
+    AppendResult, EventFilter, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
+    Snapshot, SnapshotStore, StoreError,
+};
+
+/// The schema, one migration per entry, applied in order on open and recorded in
+/// `annals_migrations`. Append only: never edit a released migration.
+pub const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_events_and_snapshots",
+    "CREATE TABLE annals_events (
+        position       INTEGER PRIMARY KEY AUTOINCREMENT,
+        stream_id      TEXT    NOT NULL,
+        stream_version INTEGER NOT NULL,
+        event_id       BLOB    NOT NULL,
+        event_type     TEXT    NOT NULL,
+        schema_version INTEGER NOT NULL,
+        payload        BLOB    NOT NULL,
+        metadata       TEXT,
+        recorded_at    INTEGER NOT NULL,
+        UNIQUE (stream_id, stream_version)
+    );
+    CREATE INDEX annals_events_by_type ON annals_events (event_type, position);
+    CREATE TABLE annals_snapshots (
+        stream_id      TEXT    PRIMARY KEY,
+        stream_version INTEGER NOT NULL,
+        schema_version INTEGER NOT NULL,
+        payload        BLOB    NOT NULL,
+        taken_at       INTEGER NOT NULL
+    );",
+)];
+
+/// How many idle reader connections the store keeps.
+const IDLE_READERS: usize = 4;
+
+/// Durability of commits (SQLite's `synchronous` pragma in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous = NORMAL` (the default): a commit survives a crash of the process; the
+    /// last commits before a power loss may be lost, never corrupted.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: every commit is synced to disk before it returns.
+    Full,
+}
+
+/// Opening options for [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    path: PathBuf,
+    durability: Durability,
+    busy_timeout: Duration,
+    create: bool,
+}
+
+impl SqliteOptions {
+    /// Options for the database file at `path`, created if missing.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteOptions {
+            path: path.into(),
+            durability: Durability::Normal,
+            busy_timeout: Duration::from_secs(5),
+            create: true,
+        }
+    }
+
+    /// Sets the commit durability.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// How long a write waits for another process's write lock before failing.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Fails to open instead of creating a missing file.
+    pub fn must_exist(mut self) -> Self {
+        self.create = false;
+        self
+    }
+}
+
+/// An [`EventStore`] and [`SnapshotStore`] in one SQLite file.
+///
+/// The handle is cheap to clone; clones share the connections.
+///
+/// ```
+/// use annals::store::sqlite::SqliteStore;
+/// use annals::{EventStore, ExpectedVersion, Metadata, NewEvent};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = std::env::temp_dir().join(format!("annals-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let store = SqliteStore::open(dir.join("bank.sqlite"))?;
+/// let event = NewEvent::new("Opened", 1, br#"{"owner":"Ada"}"#.to_vec(), Metadata::default());
+/// let appended = store.append("account-ada", ExpectedVersion::Any, vec![event]).await?;
+/// assert!(appended.stream_version >= 1);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    options: SqliteOptions,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    head: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.shared.options.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(error: rusqlite::Error) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+/// SQLite stores integers as i64: positions, versions and counts above it are clamped.
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn micros_to_time(micros: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(micros)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// `now`, truncated to the microseconds SQLite keeps, so what append returns equals what a
+/// read returns.
+fn now_micros() -> (DateTime<Utc>, i64) {
+    let micros = Utc::now().timestamp_micros();
+    (micros_to_time(micros), micros)
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the store in the file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(SqliteOptions::new(path.as_ref()))
+    }
+
+    /// Opens the store with `options`.
+    pub fn open_with(options: SqliteOptions) -> Result<Self, StoreError> {
+        let mut writer = Self::connect(&options, true)?;
+        migrate(&mut writer)?;
+        let head = head_position(&writer)?;
+        let (head, _) = watch::channel(head);
+        Ok(SqliteStore {
+            shared: Arc::new(Shared {
+                options,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                head,
+            }),
+        })
+    }
+
+    fn connect(options: &SqliteOptions, writer: bool) -> Result<Connection, StoreError> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        if writer && options.create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let connection = Connection::open_with_flags(&options.path, flags).map_err(backend)?;
+        connection
+            .busy_timeout(options.busy_timeout)
+            .map_err(backend)?;
+        if writer {
+            connection
+                .pragma_update(None, "journal_mode", "WAL")
+                .map_err(backend)?;
+        }
+        let synchronous = match options.durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        connection
+            .pragma_update(None, "synchronous", synchronous)
+            .map_err(backend)?;
+        connection.set_prepared_statement_cache_capacity(32);
+        Ok(connection)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.shared.options.path
+    }
+
+    /// A receiver of the head position, updated after each append made through this handle
+    /// (or a clone). Appends by other processes are seen by reading, not by this receiver.
+    pub fn subscribe_head(&self) -> watch::Receiver<u64> {
+        self.shared.head.subscribe()
+    }
+
+    fn with_writer<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self
+            .shared
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        work(&mut connection)
+    }
+
+    fn with_reader<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self
+            .shared
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => Self::connect(&self.shared.options, false)?,
+        };
+        let result = work(&connection);
+        let mut idle = self
+            .shared
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < IDLE_READERS {
+            idle.push(connection);
+        }
+        result
+    }
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS annals_migrations (
+            name       TEXT PRIMARY KEY,
+            applied_at INTEGER NOT NULL
+        );",
+    )
+    .map_err(backend)?;
+    for (name, sql) in MIGRATIONS {
+        let applied: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM annals_migrations WHERE name = ?1",
+                [name],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        if applied.is_none() {
+            tx.execute_batch(sql).map_err(backend)?;
+            tx.execute(
+                "INSERT INTO annals_migrations (name, applied_at) VALUES (?1, ?2)",
+                params![name, now_micros().1],
+            )
+            .map_err(backend)?;
+        }
+    }
+    tx.commit().map_err(backend)
+}
+
+fn head_position(connection: &Connection) -> Result<u64, StoreError> {
+    connection
+        .query_row(
+            "SELECT COALESCE(MAX(position), 0) FROM annals_events",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .map(|p| p as u64)
+        .map_err(backend)
+}
+
+fn validate_stream_id(stream_id: &str) -> Result<(), StoreError> {
+    if stream_id.is_empty() {
+        return Err(StoreError::InvalidStreamId {
+            stream_id: stream_id.to_owned(),
+            reason: "a stream id cannot be empty",
+        });
+    }
+    if stream_id.contains('\0') {
+        return Err(StoreError::InvalidStreamId {
+            stream_id: stream_id.to_owned(),
+            reason: "a stream id cannot contain NUL",
+        });
+    }
+    Ok(())
+}
+
+const SELECT_EVENT: &str = "SELECT position, stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at FROM annals_events";
+
+fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
+    let event_id: [u8; 16] = row.get(3)?;
+    let metadata: Option<String> = row.get(7)?;
+    let metadata = match metadata {
+        None => Metadata::default(),
+        Some(json) => serde_json::from_str(&json).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+    };
+    Ok(RecordedEvent {
+        position: row.get::<_, i64>(0)? as u64,
+        stream_id: row.get(1)?,
+        stream_version: row.get::<_, i64>(2)? as u64,
+        event_id: Uuid::from_bytes(event_id),
+        event_type: row.get(4)?,
+        schema_version: row.get::<_, i64>(5)? as u32,
+        payload: row.get(6)?,
+        metadata,
+        recorded_at: micros_to_time(row.get(8)?),
+    })
+}
+
+fn encode_metadata(metadata: &Metadata) -> Result<Option<String>, StoreError> {
+    if *metadata == Metadata::default() {
+        return Ok(None);
+    }
+    serde_json::to_string(metadata)
+        .map(Some)
+        .map_err(|e| StoreError::Backend(Box::new(e)))
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        validate_stream_id(stream_id)?;
+        if events.is_empty() {
+            return Err(StoreError::EmptyAppend {
+                stream_id: stream_id.to_owned(),
+            });
+        }
+        let metadata = events
+            .iter()
+            .map(|e| encode_metadata(&e.metadata))
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = self.with_writer(|connection| {
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            let current: u64 = tx
+                .prepare_cached("SELECT COALESCE(MAX(stream_version), 0) FROM annals_events WHERE stream_id = ?1")
+                .and_then(|mut statement| statement.query_row([stream_id], |row| row.get::<_, i64>(0)))
+                .map_err(backend)? as u64;
+            if !expected.accepts(current) {
+                return Err(StoreError::WrongExpectedVersion { stream_id: stream_id.to_owned(), expected, actual: current });
+            }
+            let (recorded_at, micros) = now_micros();
+            let mut positions = Vec::with_capacity(events.len());
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )
+                    .map_err(backend)?;
+                for (offset, (event, metadata)) in events.iter().zip(&metadata).enumerate() {
+                    insert
+                        .execute(params![
+                            stream_id,
+                            to_i64(current + 1 + offset as u64),
+                            event.event_id.as_bytes(),
+                            event.event_type,
+                            event.schema_version,
+                            event.payload,
+                            metadata,
+                            micros,
+                        ])
+                        .map_err(backend)?;
+                    positions.push(tx.last_insert_rowid() as u64);
+                }
+            }
+            tx.commit().map_err(backend)?;
+            Ok(AppendResult { stream_version: current + events.len() as u64, positions, recorded_at })
+        })?;
+        let last = result.last_position();
+        self.shared.head.send_if_modified(|head| {
+            let advanced = last > *head;
+            if advanced {
+                *head = last;
+            }
+            advanced
+        });
+        Ok(result)
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if max_count == 0 {
+            return Ok(Vec::new());
+        }
+        self.with_reader(|connection| {
+            let mut statement = connection
+                .prepare_cached(&format!(
+                    "{SELECT_EVENT} WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version LIMIT ?3"
+                ))
+                .map_err(backend)?;
+            let rows = statement
+                .query_map(params![stream_id, to_i64(from_version), to_i64(max_count as u64)], read_row)
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        max_count: usize,
+        filter: &EventFilter,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if max_count == 0 {
+            return Ok(Vec::new());
+        }
+        let from = to_i64(from_position);
+        let limit = to_i64(max_count as u64);
+        self.with_reader(|connection| match filter.event_types() {
+            None => {
+                let mut statement = connection
+                    .prepare_cached(&format!("{SELECT_EVENT} WHERE position >= ?1 ORDER BY position LIMIT ?2"))
+                    .map_err(backend)?;
+                let rows = statement.query_map(params![from, limit], read_row).map_err(backend)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+            }
+            Some([]) => Ok(Vec::new()),
+            Some(types) => {
+                // The types travel as one JSON array parameter, so the statement text (and
+                // its cache entry) does not depend on how many types the filter names.
+                let types = serde_json::to_string(types).map_err(|e| StoreError::Backend(Box::new(e)))?;
+                let mut statement = connection
+                    .prepare_cached(&format!(
+                        "{SELECT_EVENT} WHERE position >= ?1 AND event_type IN (SELECT value FROM json_each(?3))
+                         ORDER BY position LIMIT ?2"
+                    ))
+                    .map_err(backend)?;
+                let rows = statement.query_map(params![from, limit, types], read_row).map_err(backend)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+            }
+        })
+    }
+
+    async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
+        self.with_reader(|connection| {
+            connection
+                .prepare_cached("SELECT COALESCE(MAX(stream_version), 0) FROM annals_events WHERE stream_id = ?1")
+                .and_then(|mut statement| statement.query_row([stream_id], |row| row.get::<_, i64>(0)))
+                .map(|v| v as u64)
+                .map_err(backend)
+        })
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        self.with_reader(head_position)
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for SqliteStore {
+    async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        self.with_reader(|connection| {
+            connection
+                .prepare_cached(
+                    "SELECT stream_version, schema_version, payload, taken_at FROM annals_snapshots WHERE stream_id = ?1",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([stream_id], |row| {
+                            Ok(Snapshot {
+                                stream_id: stream_id.to_owned(),
+                                stream_version: row.get::<_, i64>(0)? as u64,
+                                schema_version: row.get::<_, i64>(1)? as u32,
+                                payload: row.get(2)?,
+                                taken_at: micros_to_time(row.get(3)?),
+                            })
+                        })
+                        .optional()
+                })
+                .map_err(backend)
+        })
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        validate_stream_id(&snapshot.stream_id)?;
+        self.with_writer(|connection| {
+            connection
+                .prepare_cached(
+                    "INSERT INTO annals_snapshots (stream_id, stream_version, schema_version, payload, taken_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (stream_id) DO UPDATE SET
+                        stream_version = excluded.stream_version,
+                        schema_version = excluded.schema_version,
+                        payload = excluded.payload,
+                        taken_at = excluded.taken_at
+                     WHERE excluded.stream_version >= annals_snapshots.stream_version",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        snapshot.stream_id,
+                        to_i64(snapshot.stream_version),
+                        snapshot.schema_version,
+                        snapshot.payload,
+                        snapshot.taken_at.timestamp_micros(),
+                    ])
+                })
+                .map(|_| ())
+                .map_err(backend)
+        })
+    }
+}
