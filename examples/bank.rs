@@ -156,7 +156,7 @@ async fn run_bank<S: EventStore + SnapshotStore + Clone>(store: S) -> Result<(),
     .await?;
 
     let deposits = store
-        .read_all(1, usize::MAX, &EventFilter::types(["Deposited"]))
+        .read_all(0, usize::MAX, &EventFilter::types(["Deposited"]))
         .await?;
     println!(
         "\nThe last deposits in the global log ({} deposits of {} events):",
@@ -176,7 +176,7 @@ async fn show_history<S: EventStore + SnapshotStore>(
     accounts: &Repository<Account, S>,
 ) -> Result<usize, Error> {
     let opened = store
-        .read_all(1, usize::MAX, &EventFilter::types(["Opened"]))
+        .read_all(0, usize::MAX, &EventFilter::types(["Opened"]))
         .await?;
     let head = store.head_position().await?;
     if head == 0 {

@@ -207,6 +207,8 @@ async fn read_stream<S: EventStore>(store: &S, stream: &str) -> Vec<RecordedEven
         .unwrap_or_else(|e| panic!("reading `{stream}` failed: {e}"))
 }
 
+/// The events at and after position `from` (0 and 1 both read from the start): `read_all`
+/// reads *after* a position, so this reads after `from - 1`.
 async fn read_all<S: EventStore>(
     store: &S,
     from: u64,
@@ -214,7 +216,7 @@ async fn read_all<S: EventStore>(
     filter: &EventFilter,
 ) -> Vec<RecordedEvent> {
     store
-        .read_all(from, max_count, filter)
+        .read_all(from.saturating_sub(1), max_count, filter)
         .await
         .unwrap_or_else(|e| panic!("reading the global log from {from} failed: {e}"))
 }

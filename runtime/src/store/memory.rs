@@ -267,13 +267,14 @@ impl EventStore for InMemoryStore {
 
     async fn read_all(
         &self,
-        from_position: u64,
+        after_position: u64,
         max_count: usize,
         filter: &EventFilter,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let state = self.read();
-        // Position `p` is at index `p - 1`.
-        let Some(rest) = state.log.get(start_index(from_position)..) else {
+        // Position `p` is at index `p - 1`, so the events after `p` start at index `p`.
+        let after = usize::try_from(after_position).unwrap_or(usize::MAX);
+        let Some(rest) = state.log.get(after..) else {
             return Ok(Vec::new());
         };
         if filter.event_types().is_none() {

@@ -280,12 +280,17 @@ pub trait EventStore: Send + Sync + 'static {
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// Reads up to `max_count` events of the global log with position ≥ `from_position` that
-    /// pass `filter`, in global order. Never skips an event that later becomes visible
-    /// below a position already returned.
+    /// Reads up to `max_count` events of the global log that pass `filter` and come after the
+    /// event at `after_position` in the store's order (0: from the start).
+    ///
+    /// The store's order is the order in which events become visible: a reader that resumes
+    /// after the last event it handled never skips an event, even one whose transaction
+    /// committed after a later-numbered one (PostgreSQL orders by transaction, then position;
+    /// the single-writer stores by position). Positions in a batch therefore increase per
+    /// stream, and globally on the single-writer stores.
     async fn read_all(
         &self,
-        from_position: u64,
+        after_position: u64,
         max_count: usize,
         filter: &EventFilter,
     ) -> Result<Vec<RecordedEvent>, StoreError>;

@@ -443,21 +443,21 @@ impl EventStore for SqliteStore {
 
     async fn read_all(
         &self,
-        from_position: u64,
+        after_position: u64,
         max_count: usize,
         filter: &EventFilter,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         if max_count == 0 {
             return Ok(Vec::new());
         }
-        let from = to_i64(from_position);
+        let after = to_i64(after_position);
         let limit = to_i64(max_count as u64);
         self.with_reader(|connection| match filter.event_types() {
             None => {
                 let mut statement = connection
-                    .prepare_cached(&format!("{SELECT_EVENT} WHERE position >= ?1 ORDER BY position LIMIT ?2"))
+                    .prepare_cached(&format!("{SELECT_EVENT} WHERE position > ?1 ORDER BY position LIMIT ?2"))
                     .map_err(backend)?;
-                let rows = statement.query_map(params![from, limit], read_row).map_err(backend)?;
+                let rows = statement.query_map(params![after, limit], read_row).map_err(backend)?;
                 rows.collect::<Result<Vec<_>, _>>().map_err(backend)
             }
             Some([]) => Ok(Vec::new()),
@@ -467,11 +467,11 @@ impl EventStore for SqliteStore {
                 let types = serde_json::to_string(types).map_err(|e| StoreError::Backend(Box::new(e)))?;
                 let mut statement = connection
                     .prepare_cached(&format!(
-                        "{SELECT_EVENT} WHERE position >= ?1 AND event_type IN (SELECT value FROM json_each(?3))
+                        "{SELECT_EVENT} WHERE position > ?1 AND event_type IN (SELECT value FROM json_each(?3))
                          ORDER BY position LIMIT ?2"
                     ))
                     .map_err(backend)?;
-                let rows = statement.query_map(params![from, limit, types], read_row).map_err(backend)?;
+                let rows = statement.query_map(params![after, limit, types], read_row).map_err(backend)?;
                 rows.collect::<Result<Vec<_>, _>>().map_err(backend)
             }
         })
