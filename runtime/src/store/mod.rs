@@ -4,6 +4,8 @@
 //! [`SnapshotStore`]. Every store passes the same conformance suite.
 
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -15,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use memory::InMemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -247,6 +251,14 @@ pub enum StoreError {
         /// Why it was rejected.
         reason: &'static str,
     },
+    /// A PostgreSQL schema name that cannot be used safely.
+    #[error("invalid schema name `{schema}`: {reason}")]
+    InvalidSchemaName {
+        /// The rejected name.
+        schema: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
     /// The backend failed (connection, I/O, constraint, ...).
     #[error("event store backend failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -294,6 +306,21 @@ pub trait EventStore: Send + Sync + 'static {
         max_count: usize,
         filter: &EventFilter,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Waits until every append that completed before this call is visible to
+    /// [`read_all`](EventStore::read_all), or `timeout` passes; returns whether it is.
+    ///
+    /// Immediate on the single-writer stores. On PostgreSQL, an event becomes visible to
+    /// `read_all` once every transaction that started before it has ended (that is what
+    /// keeps readers from skipping late commits), so right after an append a concurrent
+    /// writer's open transaction can hide it for a moment; this waits that moment out.
+    async fn wait_for_visible_appends(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let _ = timeout;
+        Ok(true)
+    }
 
     /// The current version of `stream_id` (0 when it has no events).
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError>;

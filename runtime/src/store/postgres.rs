@@ -1,0 +1,707 @@
+//! The PostgreSQL event store, for production.
+//!
+//! - **One round trip per append**, whatever the number of events: a single statement reads
+//!   the stream's version, checks the expectation and inserts every event from arrays
+//!   (`unnest`). A racing writer that takes the same version first makes the unique index on
+//!   `(stream_id, stream_version)` fail, which maps to the typed conflict.
+//! - **Reading the global log never skips an event**, even when transactions commit out of
+//!   position order: every event records `pg_current_xact_id()`, and `read_all` returns
+//!   events in `(transaction_id, position)` order, only below
+//!   `pg_snapshot_xmin(pg_current_snapshot())`, the oldest transaction still running. Every
+//!   transaction below it has ended, and every later one gets a higher id, so nothing can
+//!   appear behind a reader. (A transaction left open anywhere on the server holds readers
+//!   back until it ends: keep transactions short.)
+//! - **Migrations** are versioned, run on connect under an advisory lock (or not, for users
+//!   who run [`PostgresStore::migrations`] with their own tool), in a configurable schema.
+//! - Payloads and metadata are `jsonb`, sent and read in PostgreSQL's binary format without
+//!   a JSON round trip in Rust.
+//!
+//! Works on PostgreSQL 13 and later (`xid8`, `pg_current_xact_id`).
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::{BufMut, BytesMut};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+use super::{
+    AppendResult, EventFilter, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
+    Snapshot, SnapshotStore, StoreError,
+};
+
+/// The schema annals uses unless told otherwise.
+pub const DEFAULT_SCHEMA: &str = "annals";
+
+/// One versioned migration: a name and the SQL that applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// Unique, sortable name (`0001_events_and_snapshots`).
+    pub name: &'static str,
+    /// The SQL, with the schema name filled in.
+    pub sql: String,
+}
+
+/// The migrations of the store, in order; `{schema}` is replaced by the quoted schema name.
+/// Append only: never edit a released migration.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_events_and_snapshots",
+    r#"
+    CREATE TABLE {schema}.events (
+        position        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        transaction_id  xid8        NOT NULL DEFAULT pg_current_xact_id(),
+        stream_id       text        NOT NULL,
+        stream_version  bigint      NOT NULL,
+        event_id        uuid        NOT NULL,
+        event_type      text        NOT NULL,
+        schema_version  integer     NOT NULL,
+        payload         jsonb       NOT NULL,
+        metadata        jsonb,
+        recorded_at     timestamptz NOT NULL DEFAULT now(),
+        CONSTRAINT events_stream_version_unique UNIQUE (stream_id, stream_version)
+    );
+    CREATE INDEX events_visible_order ON {schema}.events (transaction_id, position);
+    CREATE TABLE {schema}.snapshots (
+        stream_id       text        PRIMARY KEY,
+        stream_version  bigint      NOT NULL,
+        schema_version  integer     NOT NULL,
+        payload         bytea       NOT NULL,
+        taken_at        timestamptz NOT NULL
+    );
+    "#,
+)];
+
+/// Connection options for [`PostgresStore`].
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    url: String,
+    schema: String,
+    pool_size: usize,
+    migrate: bool,
+}
+
+impl PostgresOptions {
+    /// Options for the server at `url` (`postgres://user@host:port/database`), schema
+    /// `annals`, a pool of 16 connections, migrations run on connect.
+    pub fn new(url: impl Into<String>) -> Self {
+        PostgresOptions {
+            url: url.into(),
+            schema: DEFAULT_SCHEMA.to_owned(),
+            pool_size: 16,
+            migrate: true,
+        }
+    }
+
+    /// The schema holding the store's tables: lowercase letters, digits and `_`, starting
+    /// with a letter or `_`, at most 63 characters.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// The largest number of connections the store opens.
+    pub fn pool_size(mut self, connections: usize) -> Self {
+        self.pool_size = connections.max(1);
+        self
+    }
+
+    /// Do not run migrations on connect (run [`PostgresStore::migrations`] yourself).
+    pub fn skip_migrations(mut self) -> Self {
+        self.migrate = false;
+        self
+    }
+}
+
+/// Checks a schema name, so it can be quoted into SQL safely.
+pub fn validate_schema_name(schema: &str) -> Result<(), StoreError> {
+    let invalid = |reason| {
+        Err(StoreError::InvalidSchemaName {
+            schema: schema.to_owned(),
+            reason,
+        })
+    };
+    let mut chars = schema.chars();
+    match chars.next() {
+        None => return invalid("it is empty"),
+        Some(c) if !(c.is_ascii_lowercase() || c == '_') => {
+            return invalid("it must start with a lowercase letter or `_`");
+        }
+        _ => {}
+    }
+    if schema.len() > 63 {
+        return invalid("it is longer than 63 bytes");
+    }
+    if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return invalid("only lowercase letters, digits and `_` are allowed");
+    }
+    if schema.starts_with("pg_") {
+        return invalid("names starting with `pg_` are reserved by PostgreSQL");
+    }
+    Ok(())
+}
+
+/// The statements, with the schema filled in once.
+struct Sql {
+    append: String,
+    stream_version: String,
+    read_stream: String,
+    read_all: String,
+    read_all_filtered: String,
+    head_position: String,
+    load_snapshot: String,
+    save_snapshot: String,
+}
+
+const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at";
+
+impl Sql {
+    fn new(schema: &str) -> Sql {
+        let s = format!("\"{schema}\"");
+        let visible_after = format!(
+            "WITH after AS (
+                SELECT transaction_id FROM {s}.events WHERE position <= $1 ORDER BY position DESC LIMIT 1
+             )
+             SELECT {EVENT_COLUMNS} FROM {s}.events
+             WHERE (transaction_id, position) > (COALESCE((SELECT transaction_id FROM after), '0'::xid8), $1)
+               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+        );
+        Sql {
+            append: format!(
+                "WITH current AS (
+                    SELECT COALESCE(MAX(stream_version), 0) AS version FROM {s}.events WHERE stream_id = $1
+                 ), inserted AS (
+                    INSERT INTO {s}.events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata)
+                    SELECT $1, current.version + e.ord, e.event_id, e.event_type, e.schema_version, e.payload, e.metadata
+                    FROM current,
+                         unnest($2::uuid[], $3::text[], $4::int4[], $5::jsonb[], $6::jsonb[])
+                             WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata, ord)
+                    WHERE CASE $7::int4
+                            WHEN 0 THEN true
+                            WHEN 1 THEN current.version = 0
+                            WHEN 2 THEN current.version > 0
+                            ELSE current.version = $8::int8
+                          END
+                    ORDER BY e.ord
+                    RETURNING position, stream_version, recorded_at
+                 )
+                 SELECT current.version, inserted.position, inserted.stream_version, inserted.recorded_at
+                 FROM current LEFT JOIN inserted ON true
+                 ORDER BY inserted.position"
+            ),
+            stream_version: format!("SELECT COALESCE(MAX(stream_version), 0) FROM {s}.events WHERE stream_id = $1"),
+            read_stream: format!(
+                "SELECT {EVENT_COLUMNS} FROM {s}.events
+                 WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
+            ),
+            read_all: format!("{visible_after} ORDER BY transaction_id, position LIMIT $2"),
+            read_all_filtered: format!(
+                "{visible_after} AND event_type = ANY($3::text[]) ORDER BY transaction_id, position LIMIT $2"
+            ),
+            head_position: format!("SELECT COALESCE(MAX(position), 0) FROM {s}.events"),
+            load_snapshot: format!(
+                "SELECT stream_version, schema_version, payload, taken_at FROM {s}.snapshots WHERE stream_id = $1"
+            ),
+            save_snapshot: format!(
+                "INSERT INTO {s}.snapshots (stream_id, stream_version, schema_version, payload, taken_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (stream_id) DO UPDATE SET
+                    stream_version = excluded.stream_version,
+                    schema_version = excluded.schema_version,
+                    payload = excluded.payload,
+                    taken_at = excluded.taken_at
+                 WHERE excluded.stream_version >= {s}.snapshots.stream_version"
+            ),
+        }
+    }
+}
+
+/// An [`EventStore`] and [`SnapshotStore`] on PostgreSQL, over a connection pool.
+///
+/// The handle is cheap to clone; clones share the pool.
+///
+/// ```no_run
+/// use annals::store::postgres::{PostgresOptions, PostgresStore};
+///
+/// # async fn connect() -> Result<(), annals::StoreError> {
+/// let store = PostgresStore::connect_with(
+///     PostgresOptions::new("postgres://postgres@127.0.0.1:5432/postgres").schema("bank"),
+/// )
+/// .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    sql: Arc<Sql>,
+    schema: Arc<str>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(error: impl StdError + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+/// PostgreSQL stores integers as i64: positions, versions and counts above it are clamped.
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl PostgresStore {
+    /// Connects to `url` with the default options (schema `annals`, migrations on).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(PostgresOptions::new(url)).await
+    }
+
+    /// Connects with `options`, and runs the migrations unless told not to.
+    pub async fn connect_with(options: PostgresOptions) -> Result<Self, StoreError> {
+        validate_schema_name(&options.schema)?;
+        let config: tokio_postgres::Config = options.url.parse().map_err(backend)?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .build()
+            .map_err(backend)?;
+        let store = PostgresStore {
+            pool,
+            sql: Arc::new(Sql::new(&options.schema)),
+            schema: options.schema.into(),
+        };
+        if options.migrate {
+            store.migrate().await?;
+        } else {
+            // Fail now, not on the first append, if the server is unreachable.
+            drop(store.client().await?);
+        }
+        Ok(store)
+    }
+
+    /// The schema holding the store's tables.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The migrations for `schema`, in order, for users who apply them with their own tool.
+    /// Each must run once; [`PostgresStore::migrate`] records the applied ones in
+    /// `{schema}.migrations`.
+    pub fn migrations(schema: &str) -> Result<Vec<Migration>, StoreError> {
+        validate_schema_name(schema)?;
+        Ok(MIGRATIONS
+            .iter()
+            .map(|(name, sql)| Migration {
+                name,
+                sql: sql.replace("{schema}", &format!("\"{schema}\"")),
+            })
+            .collect())
+    }
+
+    /// Applies the migrations not yet applied, under an advisory lock so concurrent starts
+    /// do not race.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let s = format!("\"{}\"", self.schema);
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('annals.migrate:' || $1::text))",
+            &[&&*self.schema],
+        )
+        .await
+        .map_err(backend)?;
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {s};
+             CREATE TABLE IF NOT EXISTS {s}.migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
+        ))
+        .await
+        .map_err(backend)?;
+        let applied: Vec<String> = tx
+            .query(&format!("SELECT name FROM {s}.migrations"), &[])
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        for migration in Self::migrations(&self.schema)? {
+            if applied.iter().any(|name| name == migration.name) {
+                continue;
+            }
+            tx.batch_execute(&migration.sql).await.map_err(backend)?;
+            tx.execute(
+                &format!("INSERT INTO {s}.migrations (name) VALUES ($1)"),
+                &[&migration.name],
+            )
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(backend)
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(backend)?;
+        client.query(&statement, params).await.map_err(backend)
+    }
+}
+
+/// `jsonb` in PostgreSQL's binary format: a version byte (1) and the JSON text. Sending the
+/// payload's bytes as they are avoids parsing them in Rust.
+#[derive(Debug)]
+struct Jsonb<'a>(&'a [u8]);
+
+impl ToSql for Jsonb<'_> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        out.reserve(1 + self.0.len());
+        out.put_u8(1);
+        out.put_slice(self.0);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
+
+    to_sql_checked!();
+}
+
+/// A `jsonb` value read in binary format, as JSON text bytes.
+struct JsonbBytes(Vec<u8>);
+
+impl<'a> FromSql<'a> for JsonbBytes {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        match raw.split_first() {
+            Some((1, json)) => Ok(JsonbBytes(json.to_vec())),
+            _ => Err("unsupported jsonb binary format version".into()),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
+}
+
+fn encode_metadata(metadata: &Metadata) -> Result<Option<Vec<u8>>, StoreError> {
+    if *metadata == Metadata::default() {
+        return Ok(None);
+    }
+    serde_json::to_vec(metadata).map(Some).map_err(backend)
+}
+
+fn read_event(row: &Row) -> Result<RecordedEvent, StoreError> {
+    let metadata: Option<JsonbBytes> = row.try_get(7).map_err(backend)?;
+    let metadata = match metadata {
+        None => Metadata::default(),
+        Some(JsonbBytes(json)) => serde_json::from_slice(&json).map_err(backend)?,
+    };
+    Ok(RecordedEvent {
+        position: row.try_get::<_, i64>(0).map_err(backend)? as u64,
+        stream_id: row.try_get(1).map_err(backend)?,
+        stream_version: row.try_get::<_, i64>(2).map_err(backend)? as u64,
+        event_id: row.try_get(3).map_err(backend)?,
+        event_type: row.try_get(4).map_err(backend)?,
+        schema_version: row.try_get::<_, i32>(5).map_err(backend)? as u32,
+        payload: row.try_get::<_, JsonbBytes>(6).map_err(backend)?.0,
+        metadata,
+        recorded_at: row.try_get(8).map_err(backend)?,
+    })
+}
+
+fn validate_stream_id(stream_id: &str) -> Result<(), StoreError> {
+    if stream_id.is_empty() {
+        return Err(StoreError::InvalidStreamId {
+            stream_id: stream_id.to_owned(),
+            reason: "a stream id cannot be empty",
+        });
+    }
+    if stream_id.contains('\0') {
+        return Err(StoreError::InvalidStreamId {
+            stream_id: stream_id.to_owned(),
+            reason: "PostgreSQL text cannot hold a NUL character",
+        });
+    }
+    Ok(())
+}
+
+/// Whether `error` is the unique violation of `(stream_id, stream_version)`: a concurrent
+/// writer took the version this append computed.
+fn is_version_race(error: &tokio_postgres::Error) -> bool {
+    error.as_db_error().is_some_and(|db| {
+        db.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+            && db.constraint() == Some("events_stream_version_unique")
+    })
+}
+
+/// How often an append whose expectation still holds (`Any`, `StreamExists`) is retried
+/// after a concurrent writer took the version it computed.
+const VERSION_RACE_RETRIES: usize = 8;
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        validate_stream_id(stream_id)?;
+        if events.is_empty() {
+            return Err(StoreError::EmptyAppend {
+                stream_id: stream_id.to_owned(),
+            });
+        }
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        let versions: Vec<i32> = events.iter().map(|e| e.schema_version as i32).collect();
+        let payloads: Vec<Jsonb<'_>> = events.iter().map(|e| Jsonb(&e.payload)).collect();
+        let metadata = events
+            .iter()
+            .map(|e| encode_metadata(&e.metadata))
+            .collect::<Result<Vec<_>, _>>()?;
+        let metadata: Vec<Option<Jsonb<'_>>> =
+            metadata.iter().map(|m| m.as_deref().map(Jsonb)).collect();
+        let (kind, exact): (i32, i64) = match expected {
+            ExpectedVersion::Any => (0, 0),
+            ExpectedVersion::NoStream => (1, 0),
+            ExpectedVersion::StreamExists => (2, 0),
+            ExpectedVersion::Exact(version) => (3, to_i64(version)),
+        };
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&self.sql.append)
+            .await
+            .map_err(backend)?;
+        let mut attempt = 0;
+        let rows = loop {
+            let result = client
+                .query(
+                    &statement,
+                    &[
+                        &stream_id, &ids, &types, &versions, &payloads, &metadata, &kind, &exact,
+                    ],
+                )
+                .await;
+            match result {
+                Ok(rows) => break rows,
+                Err(error) if is_version_race(&error) => {
+                    let retry = matches!(
+                        expected,
+                        ExpectedVersion::Any | ExpectedVersion::StreamExists
+                    );
+                    if retry && attempt < VERSION_RACE_RETRIES {
+                        attempt += 1;
+                        continue;
+                    }
+                    let actual = self.stream_version(stream_id).await?;
+                    return Err(StoreError::WrongExpectedVersion {
+                        stream_id: stream_id.to_owned(),
+                        expected,
+                        actual,
+                    });
+                }
+                Err(error) => return Err(backend(error)),
+            }
+        };
+        let current = rows
+            .first()
+            .map(|row| row.try_get::<_, i64>(0))
+            .transpose()
+            .map_err(backend)?
+            .unwrap_or(0);
+        let mut positions = Vec::with_capacity(rows.len());
+        let mut stream_version = current as u64;
+        let mut recorded_at: Option<DateTime<Utc>> = None;
+        for row in &rows {
+            let Some(position) = row.try_get::<_, Option<i64>>(1).map_err(backend)? else {
+                return Err(StoreError::WrongExpectedVersion {
+                    stream_id: stream_id.to_owned(),
+                    expected,
+                    actual: current as u64,
+                });
+            };
+            positions.push(position as u64);
+            stream_version = row.try_get::<_, i64>(2).map_err(backend)? as u64;
+            recorded_at = Some(row.try_get(3).map_err(backend)?);
+        }
+        Ok(AppendResult {
+            stream_version,
+            positions,
+            recorded_at: recorded_at.unwrap_or_else(Utc::now),
+        })
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if max_count == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .query(
+                &self.sql.read_stream,
+                &[&stream_id, &to_i64(from_version), &to_i64(max_count as u64)],
+            )
+            .await?;
+        rows.iter().map(read_event).collect()
+    }
+
+    async fn read_all(
+        &self,
+        after_position: u64,
+        max_count: usize,
+        filter: &EventFilter,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if max_count == 0 {
+            return Ok(Vec::new());
+        }
+        let after = to_i64(after_position);
+        let limit = to_i64(max_count as u64);
+        let rows = match filter.event_types() {
+            None => self.query(&self.sql.read_all, &[&after, &limit]).await?,
+            Some([]) => return Ok(Vec::new()),
+            Some(types) => {
+                self.query(&self.sql.read_all_filtered, &[&after, &limit, &types])
+                    .await?
+            }
+        };
+        rows.iter().map(read_event).collect()
+    }
+
+    async fn wait_for_visible_appends(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        // Every transaction that has an id below the first unassigned one has started, so
+        // once the oldest running transaction is at or past it, they have all ended.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let client = self.client().await?;
+        let horizon: String = client
+            .query_one("SELECT pg_snapshot_xmax(pg_current_snapshot())::text", &[])
+            .await
+            .map_err(backend)?
+            .get(0);
+        let check = client
+            .prepare_cached("SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::text::xid8")
+            .await
+            .map_err(backend)?;
+        let mut pause = std::time::Duration::from_micros(500);
+        loop {
+            let visible: bool = client
+                .query_one(&check, &[&horizon])
+                .await
+                .map_err(backend)?
+                .get(0);
+            if visible {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(20));
+        }
+    }
+
+    async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
+        let rows = self.query(&self.sql.stream_version, &[&stream_id]).await?;
+        Ok(rows
+            .first()
+            .map(|row| row.try_get::<_, i64>(0))
+            .transpose()
+            .map_err(backend)?
+            .unwrap_or(0) as u64)
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        let rows = self.query(&self.sql.head_position, &[]).await?;
+        Ok(rows
+            .first()
+            .map(|row| row.try_get::<_, i64>(0))
+            .transpose()
+            .map_err(backend)?
+            .unwrap_or(0) as u64)
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for PostgresStore {
+    async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        let rows = self.query(&self.sql.load_snapshot, &[&stream_id]).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(Snapshot {
+            stream_id: stream_id.to_owned(),
+            stream_version: row.try_get::<_, i64>(0).map_err(backend)? as u64,
+            schema_version: row.try_get::<_, i32>(1).map_err(backend)? as u32,
+            payload: row.try_get(2).map_err(backend)?,
+            taken_at: row.try_get(3).map_err(backend)?,
+        }))
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        validate_stream_id(&snapshot.stream_id)?;
+        self.query(
+            &self.sql.save_snapshot,
+            &[
+                &snapshot.stream_id,
+                &to_i64(snapshot.stream_version),
+                &(snapshot.schema_version as i32),
+                &snapshot.payload,
+                &snapshot.taken_at,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_schema_name;
+
+    #[test]
+    fn schema_names_are_plain_lowercase_identifiers() {
+        assert!(validate_schema_name("annals").is_ok());
+        assert!(validate_schema_name("_bank_2").is_ok());
+        for bad in [
+            "",
+            "Bank",
+            "2bank",
+            "bank-prod",
+            "bank\"; DROP SCHEMA public; --",
+            "pg_temp",
+            &"a".repeat(64),
+        ] {
+            assert!(validate_schema_name(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}

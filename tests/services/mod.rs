@@ -1,0 +1,104 @@
+//! Connections to the real servers tests need, with the skip rule of DESIGN.md: a test whose
+//! server is unreachable skips with a loud message, unless `ANNALS_REQUIRE_SERVICES=1`
+//! (CI), where it fails.
+//!
+//! Every PostgreSQL test gets a schema of its own, `annals_t_<pid>_<n>`, so runs never see
+//! each other's data; schemas left by processes that are no longer running are dropped the
+//! first time a process asks for one.
+
+#![allow(dead_code)] // Each test crate uses a part of it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use annals::store::postgres::{PostgresOptions, PostgresStore};
+use tokio::sync::OnceCell;
+
+/// The PostgreSQL URL: `DATABASE_URL`, or the loopback server.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Whether a missing server fails the test (CI) instead of skipping it.
+pub fn services_required() -> bool {
+    std::env::var("ANNALS_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// Skips (returns `None` after a loud message) or fails, per [`services_required`].
+pub fn unavailable<T>(service: &str, error: impl std::fmt::Display) -> Option<T> {
+    if services_required() {
+        panic!("{service} is required (ANNALS_REQUIRE_SERVICES=1) but unreachable: {error}");
+    }
+    eprintln!(
+        "\n*** SKIPPED: {service} is unreachable ({error}); set ANNALS_REQUIRE_SERVICES=1 to fail instead ***\n"
+    );
+    None
+}
+
+/// A fresh schema name for one test of this process.
+pub fn fresh_schema() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "annals_t_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A store in a fresh schema, or `None` (after the skip message) without a server.
+pub async fn postgres_store(pool_size: usize) -> Option<PostgresStore> {
+    drop_stale_schemas().await;
+    let options = PostgresOptions::new(database_url())
+        .schema(fresh_schema())
+        .pool_size(pool_size);
+    match PostgresStore::connect_with(options).await {
+        Ok(store) => Some(store),
+        Err(error) => unavailable("PostgreSQL", error),
+    }
+}
+
+/// A plain client on the test server, for raw SQL in tests.
+pub async fn raw_client() -> Option<tokio_postgres::Client> {
+    match tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await {
+        Ok((client, connection)) => {
+            tokio::spawn(connection);
+            Some(client)
+        }
+        Err(error) => unavailable("PostgreSQL", error),
+    }
+}
+
+/// Drops `annals_t_<pid>_*` schemas whose process has ended (once per process).
+async fn drop_stale_schemas() {
+    static ONCE: OnceCell<()> = OnceCell::const_new();
+    ONCE.get_or_init(|| async {
+        let Ok((client, connection)) =
+            tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await
+        else {
+            return;
+        };
+        let task = tokio::spawn(connection);
+        let Ok(rows) = client
+            .query(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'annals\\_t\\_%'",
+                &[],
+            )
+            .await
+        else {
+            return;
+        };
+        for row in rows {
+            let schema: String = row.get(0);
+            let pid = schema.split('_').nth(3).and_then(|p| p.parse::<u32>().ok());
+            let alive =
+                pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+            if !alive {
+                let _ = client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                    .await;
+            }
+        }
+        task.abort();
+    })
+    .await;
+}
