@@ -105,10 +105,13 @@ pub use store::{
     RecordedEvent, Snapshot, SnapshotStore, StoreError,
 };
 
-/// Event ids and correlation/causation ids (UUID v7 for new events).
-pub use uuid::Uuid;
+/// The attribute store implementations use on their `impl EventStore`/`impl SnapshotStore`
+/// blocks (the traits are declared with it).
+pub use async_trait::async_trait;
 /// Timestamps (`recorded_at`, temporal loads).
 pub use chrono::{DateTime, Utc};
+/// Event ids and correlation/causation ids (UUID v7 for new events).
+pub use uuid::Uuid;
 
 #[cfg(feature = "derive")]
 pub use annals_macros::{Aggregate, Command, Event};

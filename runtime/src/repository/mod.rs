@@ -1,13 +1,17 @@
 //! The command path: load → decide → append with the expected version → retry on conflict
 //! → snapshot per policy → outcome.
 
+mod cache;
+
 use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tracing::Instrument;
 use uuid::Uuid;
 
+use self::cache::AggregateCache;
 use crate::aggregate::Aggregate;
 use crate::command::{Command, Expect};
 use crate::event::{EncodeError, Event, EventDecodeError};
@@ -225,6 +229,8 @@ pub struct Repository<A, S> {
     snapshots: SnapshotPolicy,
     retry: RetryPolicy,
     read_batch: usize,
+    /// Shared by clones: hydrated aggregates of the command path (see `with_cache`).
+    cache: Option<Arc<Mutex<AggregateCache<A>>>>,
     aggregate: PhantomData<fn() -> A>,
 }
 
@@ -235,6 +241,7 @@ impl<A, S: Clone> Clone for Repository<A, S> {
             snapshots: self.snapshots,
             retry: self.retry,
             read_batch: self.read_batch,
+            cache: self.cache.clone(),
             aggregate: PhantomData,
         }
     }
@@ -247,6 +254,7 @@ impl<A, S> std::fmt::Debug for Repository<A, S> {
             .field("snapshots", &self.snapshots)
             .field("retry", &self.retry)
             .field("read_batch", &self.read_batch)
+            .field("cache", &self.cache.is_some())
             .finish()
     }
 }
@@ -266,6 +274,7 @@ where
             snapshots: SnapshotPolicy::Never,
             retry: RetryPolicy::default(),
             read_batch: DEFAULT_READ_BATCH,
+            cache: None,
             aggregate: PhantomData,
         }
     }
@@ -280,6 +289,18 @@ where
     /// Sets the conflict retry policy.
     pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self
+    }
+
+    /// Keeps up to `aggregates` hydrated aggregates between commands (least recently used
+    /// evicted first), so a command on a stream this process already holds skips the load
+    /// and costs one append. The append's expected-version check validates the cached
+    /// state: a conflict (another process wrote) evicts it and reloads. A decision that
+    /// appends nothing (a rejection, or no events) is taken again on the stored state, so
+    /// no answer rests on an unchecked cache. `0` turns the cache off (the default).
+    pub fn with_cache(mut self, aggregates: usize) -> Self {
+        self.cache =
+            (aggregates > 0).then(|| Arc::new(Mutex::new(AggregateCache::new(aggregates))));
         self
     }
 
@@ -454,18 +475,26 @@ where
         C: Command<Aggregate = A>,
     {
         let attempts = self.retry.max_attempts.max(1);
-        for attempt in 1..=attempts {
-            if attempt > 1 {
-                let pause = self.retry.backoff_before(attempt - 1);
-                if !pause.is_zero() {
-                    tokio::time::sleep(pause).await;
+        let mut conflicts = 0;
+        let mut use_cache = true;
+        loop {
+            let cached = if use_cache {
+                self.cache_take(stream_id)
+            } else {
+                None
+            };
+            use_cache = false;
+            let from_cache = cached.is_some();
+            let (mut state, version) = match cached {
+                Some(cached) => cached,
+                None => {
+                    let loaded = self.load_stream(stream_id, u64::MAX, None, true).await?;
+                    (loaded.state, loaded.version)
                 }
-            }
-            let Loaded {
-                mut state, version, ..
-            } = self.load_stream(stream_id, u64::MAX, None, true).await?;
+            };
             match command.expect() {
                 Expect::New if version > 0 => {
+                    self.cache_put(stream_id, state, version);
                     return Err(CommandError::AlreadyExists {
                         stream_id: stream_id.to_owned(),
                         version,
@@ -478,8 +507,19 @@ where
                 }
                 _ => {}
             }
-            let decided = command.handle(&state).map_err(CommandError::Rejected)?;
+            let decided = match command.handle(&state) {
+                // A cached state is only checked by an append: a decision that appends
+                // nothing is taken again on the stored state.
+                Err(_) if from_cache => continue,
+                Ok(events) if events.is_empty() && from_cache => continue,
+                Err(error) => {
+                    self.cache_put(stream_id, state, version);
+                    return Err(CommandError::Rejected(error));
+                }
+                Ok(events) => events,
+            };
             if decided.is_empty() {
+                self.cache_put(stream_id, state, version);
                 return Ok(CommandOutcome {
                     stream_id: stream_id.to_owned(),
                     stream_version: version,
@@ -512,6 +552,7 @@ where
                     }
                     self.snapshot_if_due(stream_id, &state, version, appended.stream_version)
                         .await;
+                    self.cache_put(stream_id, state, appended.stream_version);
                     let events = decided
                         .into_iter()
                         .zip(event_ids)
@@ -535,15 +576,41 @@ where
                     });
                 }
                 Err(error) if error.is_conflict() => {
-                    tracing::debug!(attempt, %error, "conflict; reloading");
+                    conflicts += 1;
+                    tracing::debug!(conflicts, from_cache, %error, "conflict; reloading");
+                    if conflicts >= attempts {
+                        return Err(CommandError::Conflict {
+                            stream_id: stream_id.to_owned(),
+                            attempts,
+                        });
+                    }
+                    let pause = self.retry.backoff_before(conflicts);
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
                 }
+                // The append may or may not have committed: the state taken out of the
+                // cache stays out, and the next command loads the stream.
                 Err(error) => return Err(CommandError::Store(error)),
             }
         }
-        Err(CommandError::Conflict {
-            stream_id: stream_id.to_owned(),
-            attempts,
-        })
+    }
+
+    fn cache_take(&self, stream_id: &str) -> Option<(A, u64)> {
+        let cache = self.cache.as_ref()?;
+        cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(stream_id)
+    }
+
+    fn cache_put(&self, stream_id: &str, state: A, version: u64) {
+        if let Some(cache) = &self.cache {
+            cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .put(stream_id, state, version);
+        }
     }
 
     async fn snapshot_if_due(
