@@ -9,6 +9,9 @@
 //! cargo run --example bank -- --memory        # the in-memory store
 //! ```
 
+// Amounts are cents, written `dollars_cents` (100_00 is 100.00).
+#![allow(clippy::inconsistent_digit_grouping)]
+
 use std::collections::BTreeMap;
 
 use annals::store::sqlite::SqliteStore;

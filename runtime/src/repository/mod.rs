@@ -364,14 +364,38 @@ where
                 snapshot_version: Some(version),
             };
         }
+        // With a snapshot at version s, the first read starts at s itself: the event there
+        // proves the snapshot describes this stream (a snapshot restored apart from its
+        // events, or ahead of them, is dropped and the state replayed from the start).
+        let mut check_snapshot = loaded.snapshot_version.is_some();
         while loaded.version < up_to_version {
-            let wanted = (up_to_version - loaded.version).min(self.read_batch as u64) as usize;
-            let batch = self
-                .store
-                .read_stream(stream_id, loaded.version + 1, wanted)
-                .await?;
+            let from = if check_snapshot {
+                loaded.version
+            } else {
+                loaded.version + 1
+            };
+            let wanted = (up_to_version - loaded.version).min(self.read_batch as u64) as usize
+                + usize::from(check_snapshot);
+            let batch = self.store.read_stream(stream_id, from, wanted).await?;
             let complete = batch.len() < wanted;
-            for recorded in &batch {
+            let mut events = batch.iter();
+            if check_snapshot {
+                check_snapshot = false;
+                if events.next().map(|first| first.stream_version) != Some(loaded.version) {
+                    tracing::warn!(
+                        stream_id,
+                        snapshot_version = loaded.version,
+                        "the stream has no event at the snapshot's version; ignoring the snapshot"
+                    );
+                    loaded = Loaded {
+                        state: A::default(),
+                        version: 0,
+                        snapshot_version: None,
+                    };
+                    continue;
+                }
+            }
+            for recorded in events {
                 if up_to_time.is_some_and(|at| recorded.recorded_at > at) {
                     return Ok(loaded);
                 }

@@ -1,0 +1,250 @@
+//! Concurrency on the durable stores, with 16 writers: racing on one stream, exactly one
+//! wins each version; racing on distinct streams, a reader tailing the global log sees
+//! every committed event exactly once, each stream in version order.
+
+mod services;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use annals::store::postgres::PostgresStore;
+use annals::store::sqlite::SqliteStore;
+use annals::{EventFilter, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use tokio::sync::Barrier;
+
+const WRITERS: usize = 16;
+
+fn sqlite_store(label: &str) -> SqliteStore {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("annals-concurrency-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    SqliteStore::open(dir.join(format!(
+        "{label}-{}.sqlite",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )))
+    .unwrap()
+}
+
+fn event(writer: usize, n: usize) -> NewEvent {
+    NewEvent::new(
+        "Raced",
+        1,
+        format!(r#"{{"writer":{writer},"n":{n}}}"#).into_bytes(),
+        Metadata::default(),
+    )
+}
+
+fn writer_of(event: &RecordedEvent) -> usize {
+    let value: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
+    value["writer"].as_u64().unwrap() as usize
+}
+
+/// `ROUNDS` rounds; in each, all writers append at the same expected version at once.
+/// Exactly one wins each round, every other gets the conflict error, and the stream ends
+/// with one event per round, gap-free, each written by that round's winner.
+async fn one_winner_per_version<S: EventStore + Clone>(store: S) {
+    const ROUNDS: usize = 20;
+    let barrier = Arc::new(Barrier::new(WRITERS));
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let (store, barrier) = (store.clone(), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                let mut won = Vec::new();
+                for round in 0..ROUNDS {
+                    barrier.wait().await;
+                    let expected = ExpectedVersion::Exact(round as u64);
+                    match store
+                        .append("raced", expected, vec![event(writer, round)])
+                        .await
+                    {
+                        Ok(result) => {
+                            assert_eq!(result.stream_version, round as u64 + 1);
+                            won.push(round);
+                        }
+                        Err(error) => assert!(
+                            error.is_conflict(),
+                            "writer {writer}, round {round}: {error}"
+                        ),
+                    }
+                    // Everyone has tried this round before anyone starts the next one.
+                    barrier.wait().await;
+                }
+                won
+            })
+        })
+        .collect();
+    let mut winners: BTreeMap<usize, usize> = BTreeMap::new();
+    for (writer, task) in tasks.into_iter().enumerate() {
+        for round in task.await.unwrap() {
+            assert!(
+                winners.insert(round, writer).is_none(),
+                "round {round} had two winners"
+            );
+        }
+    }
+    assert_eq!(winners.len(), ROUNDS, "a round had no winner");
+    let stream = store.read_stream("raced", 1, usize::MAX).await.unwrap();
+    assert_eq!(
+        stream.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        (1..=ROUNDS as u64).collect::<Vec<_>>()
+    );
+    for (round, recorded) in stream.iter().enumerate() {
+        assert_eq!(
+            writer_of(recorded),
+            winners[&round],
+            "version {} is not the winner's event",
+            round + 1
+        );
+    }
+}
+
+/// Writers on distinct streams race a reader tailing the global log.
+async fn tailing_reader_sees_every_event_once<S: EventStore + Clone>(store: S) {
+    const APPENDS: usize = 25;
+    let filter = EventFilter::types(["Raced"]);
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (store, done, filter) = (store.clone(), Arc::clone(&done), filter.clone());
+        tokio::spawn(async move {
+            let mut seen: Vec<RecordedEvent> = Vec::new();
+            let mut after = 0;
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                if finished {
+                    assert!(
+                        store
+                            .wait_for_visible_appends(Duration::from_secs(10))
+                            .await
+                            .unwrap()
+                    );
+                }
+                let batch = store.read_all(after, 50, &filter).await.unwrap();
+                match batch.last() {
+                    Some(last) => after = last.position,
+                    None if finished => break seen,
+                    None => tokio::time::sleep(Duration::from_millis(1)).await,
+                }
+                seen.extend(batch);
+            }
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|writer| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for n in 0..APPENDS {
+                    let events = (0..1 + n % 3).map(|k| event(writer, n * 10 + k)).collect();
+                    store
+                        .append(&format!("writer-{writer}"), ExpectedVersion::Any, events)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    let seen = reader.await.unwrap();
+
+    let expected_per_writer: u64 = (0..APPENDS).map(|n| 1 + n as u64 % 3).sum();
+    assert_eq!(
+        seen.len() as u64,
+        expected_per_writer * WRITERS as u64,
+        "events lost or duplicated"
+    );
+    let mut positions: Vec<u64> = seen.iter().map(|e| e.position).collect();
+    positions.sort_unstable();
+    positions.dedup();
+    assert_eq!(positions.len(), seen.len(), "an event was seen twice");
+    let mut versions: BTreeMap<&str, u64> = BTreeMap::new();
+    for recorded in &seen {
+        let last = versions.entry(&recorded.stream_id).or_insert(0);
+        assert_eq!(
+            recorded.stream_version,
+            *last + 1,
+            "{} out of version order",
+            recorded.stream_id
+        );
+        *last = recorded.stream_version;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_one_winner_per_version() {
+    one_winner_per_version(sqlite_store("one-winner")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_tailing_reader_sees_every_event_once() {
+    tailing_reader_sees_every_event_once(sqlite_store("tailing")).await;
+}
+
+/// Two handles on one SQLite file, as two processes would have: still one winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_one_winner_per_version_across_handles() {
+    let first = sqlite_store("handles");
+    let second = SqliteStore::open(first.path()).unwrap();
+    #[derive(Clone)]
+    struct Either(SqliteStore, SqliteStore, Arc<AtomicUsize>);
+    #[annals::async_trait]
+    impl EventStore for Either {
+        async fn append(
+            &self,
+            stream: &str,
+            expected: ExpectedVersion,
+            events: Vec<NewEvent>,
+        ) -> Result<annals::AppendResult, annals::StoreError> {
+            let pick = self.2.fetch_add(1, Ordering::Relaxed) % 2;
+            if pick == 0 {
+                self.0.append(stream, expected, events).await
+            } else {
+                self.1.append(stream, expected, events).await
+            }
+        }
+        async fn read_stream(
+            &self,
+            s: &str,
+            f: u64,
+            m: usize,
+        ) -> Result<Vec<RecordedEvent>, annals::StoreError> {
+            self.0.read_stream(s, f, m).await
+        }
+        async fn read_all(
+            &self,
+            a: u64,
+            m: usize,
+            f: &EventFilter,
+        ) -> Result<Vec<RecordedEvent>, annals::StoreError> {
+            self.0.read_all(a, m, f).await
+        }
+        async fn stream_version(&self, s: &str) -> Result<u64, annals::StoreError> {
+            self.0.stream_version(s).await
+        }
+        async fn head_position(&self) -> Result<u64, annals::StoreError> {
+            self.0.head_position().await
+        }
+    }
+    one_winner_per_version(Either(first, second, Arc::new(AtomicUsize::new(0)))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_one_winner_per_version() {
+    let Some(store) = services::postgres_store(WRITERS).await else {
+        return;
+    };
+    one_winner_per_version(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_tailing_reader_sees_every_event_once() {
+    let Some(store) = services::postgres_store(WRITERS + 1).await else {
+        return;
+    };
+    tailing_reader_sees_every_event_once::<PostgresStore>(store).await;
+}
