@@ -361,9 +361,33 @@ impl PostgresStore {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
         let client = self.client().await?;
-        let statement = client.prepare_cached(sql).await.map_err(backend)?;
-        client.query(&statement, params).await.map_err(backend)
+        let result = match client.prepare_cached(sql).await {
+            Ok(statement) => client.query(&statement, params).await,
+            Err(error) => Err(error),
+        };
+        result.map_err(|error| failed(client, error))
     }
+}
+
+/// Whether `error` means the connection is gone (closed, terminated by an administrator,
+/// a crash or shutdown of the server, a broken socket), so it must not go back to the pool.
+fn connection_lost(client: &deadpool_postgres::Object, error: &tokio_postgres::Error) -> bool {
+    client.is_closed()
+        || error.is_closed()
+        || match error.code() {
+            Some(state) => state.code().starts_with("57P") || state.code().starts_with("08"),
+            // No SQLSTATE: an I/O or protocol failure, not an answer from the server.
+            None => true,
+        }
+}
+
+/// Maps a failed query's error, dropping the connection instead of pooling it again if the
+/// error says it is gone, so the next call gets a working one.
+fn failed(client: deadpool_postgres::Object, error: tokio_postgres::Error) -> StoreError {
+    if connection_lost(&client, &error) {
+        drop(deadpool_postgres::Object::take(client));
+    }
+    backend(error)
 }
 
 /// `jsonb` in PostgreSQL's binary format: a version byte (1) and the JSON text. Sending the
@@ -492,10 +516,10 @@ impl EventStore for PostgresStore {
             ExpectedVersion::Exact(version) => (3, to_i64(version)),
         };
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&self.sql.append)
-            .await
-            .map_err(backend)?;
+        let statement = match client.prepare_cached(&self.sql.append).await {
+            Ok(statement) => statement,
+            Err(error) => return Err(failed(client, error)),
+        };
         let mut attempt = 0;
         let rows = loop {
             let result = client
@@ -517,6 +541,7 @@ impl EventStore for PostgresStore {
                         attempt += 1;
                         continue;
                     }
+                    drop(client);
                     let actual = self.stream_version(stream_id).await?;
                     return Err(StoreError::WrongExpectedVersion {
                         stream_id: stream_id.to_owned(),
@@ -524,7 +549,7 @@ impl EventStore for PostgresStore {
                         actual,
                     });
                 }
-                Err(error) => return Err(backend(error)),
+                Err(error) => return Err(failed(client, error)),
             }
         };
         let current = rows
