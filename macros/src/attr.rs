@@ -3,13 +3,34 @@
 
 use proc_macro2::Span;
 use syn::meta::ParseNestedMeta;
-use syn::spanned::Spanned;
 use syn::{LitStr, Path};
 
 /// The path generated code uses to reach the runtime crate: `::annals` unless overridden
 /// with `crate = "..."` by a crate that re-exports annals.
 pub fn default_crate_path() -> Path {
     syn::parse_quote!(::annals)
+}
+
+/// `tokens` with every span set to `span`, so that rustc attributes what they form to the
+/// user's code at `span` rather than to the derive.
+pub fn respan(tokens: &impl quote::ToTokens, span: Span) -> proc_macro2::TokenStream {
+    fn set(stream: proc_macro2::TokenStream, span: Span) -> proc_macro2::TokenStream {
+        stream
+            .into_iter()
+            .map(|mut tree| {
+                if let proc_macro2::TokenTree::Group(group) = &tree {
+                    let mut inner =
+                        proc_macro2::Group::new(group.delimiter(), set(group.stream(), span));
+                    inner.set_span(span);
+                    tree = proc_macro2::TokenTree::Group(inner);
+                } else {
+                    tree.set_span(span);
+                }
+                tree
+            })
+            .collect()
+    }
+    set(tokens.to_token_stream(), span)
 }
 
 /// Parses `crate = "path"`.
@@ -72,9 +93,16 @@ pub fn parse_u32(meta: &ParseNestedMeta, what: &str) -> syn::Result<(u32, Span)>
 /// Rejects generic parameters: the derives generate impls for concrete types only.
 pub fn reject_generics(generics: &syn::Generics, what: &str, errors: &mut crate::errors::Errors) {
     if !generics.params.is_empty() {
-        errors.at(
-            generics.params.span(),
-            format!("{what} cannot have generic parameters"),
+        errors.spanned(
+            generics,
+            format!(
+                "{what} cannot have generic parameters: the annals derives implement their traits for \
+                 one concrete type; remove `{}` and use concrete types in its fields",
+                quote::ToTokens::to_token_stream(generics)
+                    .to_string()
+                    .replace(' ', "")
+                    .replace(',', ", ")
+            ),
         );
     }
 }

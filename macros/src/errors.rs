@@ -28,6 +28,12 @@ impl Errors {
         self.errors.is_empty()
     }
 
+    /// The messages collected so far, in order (for the parser's unit tests).
+    #[cfg(test)]
+    pub fn messages(&self) -> Vec<String> {
+        self.errors.iter().map(syn::Error::to_string).collect()
+    }
+
     /// The collected errors as `compile_error!` invocations.
     pub fn to_compile_errors(&self) -> TokenStream {
         self.errors

@@ -1,6 +1,6 @@
 //! Aggregates: consistency boundaries whose state is the fold of their events.
 
-use crate::event::{ApplyTo, Event};
+use crate::event::ApplyTo;
 
 /// An event-sourced aggregate: its state is `Default` folded over its events with
 /// [`Aggregate::apply_event`].
@@ -44,7 +44,7 @@ pub trait Aggregate: Default + Send + Sync + 'static {
     /// The stream kind: stream ids of this aggregate are `"{KIND}-{id}"`.
     const KIND: &'static str;
     /// The events this aggregate records.
-    type Event: Event + ApplyTo<Self>;
+    type Event: ApplyTo<Self>;
     /// The domain error its command handlers return.
     type Error: std::error::Error + Send + Sync + 'static;
 

@@ -69,7 +69,7 @@ pub trait Command: Send + Sync + 'static {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no handler for command `{C}`",
     label = "`{C}` is not handled by `{Self}`",
-    note = "add `impl annals::Handle<{C}> for {Self} {{ fn handle(&self, command: &{C}) -> Result<Vec<Event>, Error> {{ /* decide */ }} }}`"
+    note = "add `impl annals::Handle<{C}> for {Self} {{ fn handle(&self, command: &{C}) -> Result<Vec<Self::Event>, Self::Error> {{ /* decide */ }} }}`"
 )]
 pub trait Handle<C>: Aggregate {
     /// Decides the command against the current state. Must not mutate anything.

@@ -101,8 +101,8 @@ pub use repository::{
     SnapshotPolicy,
 };
 pub use store::{
-    AppendResult, EventFilter, EventStore, ExpectedVersion, InMemoryStore, Metadata, NewEvent,
-    RecordedEvent, Snapshot, SnapshotStore, StoreError,
+    AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, InMemoryStore, Metadata,
+    NewEvent, RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamVisitor,
 };
 
 /// The attribute store implementations use on their `impl EventStore`/`impl SnapshotStore`

@@ -66,6 +66,9 @@ macro_rules! conformance_suite {
             global_positions_increase_strictly_across_streams,
             append_positions_match_positions_read_back,
             read_stream_from_a_middle_version,
+            visit_stream_sees_what_read_stream_returns,
+            visit_stream_respects_from_and_max_count,
+            visit_stream_stops_when_the_visitor_breaks,
             read_stream_respects_max_count,
             read_stream_from_version_zero_reads_from_the_start,
             reads_past_the_end_are_empty,
@@ -781,6 +784,107 @@ pub async fn read_stream_from_a_middle_version<S: EventStore + SnapshotStore>(st
     assert_eq!(read.iter().map(n_of).collect::<Vec<_>>(), [3, 4, 5]);
     let last = store.read_stream(&stream, 5, usize::MAX).await.unwrap();
     assert_eq!(versions(&last), [5]);
+}
+
+/// The events `visit_stream` hands out, borrowed, are those `read_stream` returns.
+pub async fn visit_stream_sees_what_read_stream_returns<S: EventStore + SnapshotStore>(store: S) {
+    let case = Case::new("visit_stream_sees_what_read_stream_returns");
+    let stream = case.stream("s");
+    append(
+        &store,
+        &stream,
+        ExpectedVersion::NoStream,
+        events(&case.event_type("E"), 1..=4),
+    )
+    .await;
+    let read = store.read_stream(&stream, 1, usize::MAX).await.unwrap();
+    let mut visited = Vec::new();
+    let count = store
+        .visit_stream(&stream, 1, usize::MAX, &mut |event| {
+            visited.push((
+                event.position,
+                event.stream_id.to_owned(),
+                event.stream_version,
+                event.event_type.to_owned(),
+                event.schema_version,
+                json(event.payload),
+                event.recorded_at,
+            ));
+            std::ops::ControlFlow::Continue(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(count, 4);
+    let expected: Vec<_> = read
+        .iter()
+        .map(|e| {
+            (
+                e.position,
+                e.stream_id.clone(),
+                e.stream_version,
+                e.event_type.clone(),
+                e.schema_version,
+                json(&e.payload),
+                e.recorded_at,
+            )
+        })
+        .collect();
+    assert_eq!(visited, expected);
+}
+
+/// `visit_stream` starts at `from_version` and reads at most `max_count` events.
+pub async fn visit_stream_respects_from_and_max_count<S: EventStore + SnapshotStore>(store: S) {
+    let case = Case::new("visit_stream_respects_from_and_max_count");
+    let stream = case.stream("s");
+    append(
+        &store,
+        &stream,
+        ExpectedVersion::NoStream,
+        events(&case.event_type("E"), 1..=6),
+    )
+    .await;
+    let mut versions = Vec::new();
+    let count = store
+        .visit_stream(&stream, 3, 2, &mut |event| {
+            versions.push(event.stream_version);
+            std::ops::ControlFlow::Continue(())
+        })
+        .await
+        .unwrap();
+    assert_eq!((count, versions), (2, vec![3, 4]));
+    let unknown = store
+        .visit_stream(&case.stream("unknown"), 1, 10, &mut |_| {
+            std::ops::ControlFlow::Continue(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(unknown, 0);
+}
+
+/// A visitor that breaks sees no further event.
+pub async fn visit_stream_stops_when_the_visitor_breaks<S: EventStore + SnapshotStore>(store: S) {
+    let case = Case::new("visit_stream_stops_when_the_visitor_breaks");
+    let stream = case.stream("s");
+    append(
+        &store,
+        &stream,
+        ExpectedVersion::NoStream,
+        events(&case.event_type("E"), 1..=5),
+    )
+    .await;
+    let mut seen = 0;
+    store
+        .visit_stream(&stream, 1, usize::MAX, &mut |event| {
+            seen += 1;
+            if event.stream_version == 2 {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, 2);
 }
 
 /// `read_stream` returns at most `max_count` events, so a stream can be read in pages.

@@ -42,7 +42,13 @@ pub fn expand(model: &AggregateModel) -> TokenStream {
 
                 #[inline]
                 fn apply_event(&mut self, event: &Self::Event) {
-                    #krate::ApplyTo::<Self>::apply_to(event, self)
+                    // Through a generic function, whose `A::Event: ApplyTo<A>` comes from the
+                    // trait's bound: a missing `Apply` impl is then reported once, at
+                    // `event = ...`, not a second time here.
+                    fn apply<A: #krate::Aggregate>(state: &mut A, event: &A::Event) {
+                        #krate::ApplyTo::<A>::apply_to(event, state)
+                    }
+                    apply::<Self>(self, event)
                 }
 
                 #snapshot_format

@@ -16,7 +16,9 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
         Some(model) if errors.is_empty() => expand::expand(&model),
         model => {
             let mut out = errors.to_compile_errors();
-            if let Some(model) = model {
+            // A generic type is itself the error: an impl without its generics would only add
+            // more.
+            if let Some(model) = model.filter(|_| input.generics.params.is_empty()) {
                 out.extend(expand::fallback(&model));
             }
             out

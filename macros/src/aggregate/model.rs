@@ -58,9 +58,17 @@ impl AggregateModel {
                 } else if meta.path.is_ident("snapshot") {
                     seen.first(&meta, "snapshot")?;
                     let key_span = meta.path.get_ident().map(Ident::span).unwrap_or_else(Span::call_site);
+                    if !meta.input.peek(syn::token::Paren) {
+                        return Err(meta.error(
+                            "`snapshot` takes the snapshot schema version: write `snapshot(version = 1)`, \
+                             and bump it when the state's shape changes",
+                        ));
+                    }
                     let mut version = None;
+                    let mut seen_inner = SeenKeys::default();
                     meta.parse_nested_meta(|inner| {
                         if inner.path.is_ident("version") {
+                            seen_inner.first(&inner, "version")?;
                             let (v, span) = attr::parse_u32(&inner, "the snapshot `version`")?;
                             if v == 0 {
                                 return Err(syn::Error::new(span, "snapshot versions start at 1"));
@@ -111,5 +119,85 @@ impl AggregateModel {
             kind: kind.unwrap_or_else(|| attr::snake_case(&ident.to_string())),
             snapshot,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AggregateModel;
+    use crate::errors::Errors;
+    use syn::parse_quote;
+
+    fn parse(input: syn::DeriveInput) -> (Option<AggregateModel>, Vec<String>) {
+        let mut errors = Errors::default();
+        let model = AggregateModel::parse(&input, &mut errors);
+        (model, errors.messages())
+    }
+
+    #[test]
+    fn every_key_lands_in_the_model() {
+        let (model, errors) = parse(parse_quote! {
+            #[aggregate(event = AccountEvent, error = BankError, kind = "bank-account")]
+            #[aggregate(snapshot(version = 2), crate = "reexport::annals")]
+            struct Account { balance: i64 }
+        });
+        assert!(errors.is_empty(), "{errors:?}");
+        let model = model.unwrap();
+        assert_eq!(model.event, parse_quote!(AccountEvent));
+        assert_eq!(model.error, parse_quote!(BankError));
+        assert_eq!(model.kind, "bank-account");
+        assert_eq!(model.snapshot.map(|(version, _)| version), Some(2));
+        assert_eq!(model.krate, parse_quote!(reexport::annals));
+    }
+
+    #[test]
+    fn the_kind_defaults_to_the_snake_cased_name_and_snapshots_are_off() {
+        let (model, errors) = parse(parse_quote! {
+            #[aggregate(event = E, error = X)]
+            struct SavingsAccount;
+        });
+        assert!(errors.is_empty(), "{errors:?}");
+        let model = model.unwrap();
+        assert_eq!(model.kind, "savings_account");
+        assert!(model.snapshot.is_none());
+        assert_eq!(model.krate, parse_quote!(::annals));
+    }
+
+    #[test]
+    fn missing_event_and_error_are_both_reported() {
+        let (model, errors) = parse(parse_quote! { struct Account; });
+        assert!(model.is_none());
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("event = AccountEvent"), "{}", errors[0]);
+        assert!(errors[1].contains("error = AccountError"), "{}", errors[1]);
+    }
+
+    #[test]
+    fn unknown_and_malformed_keys_are_rejected() {
+        let (model, errors) = parse(parse_quote! {
+            #[aggregate(event = E, error = X, stream = "s")]
+            struct Account;
+        });
+        // The model survives, so the fallback impl can be generated.
+        assert!(model.is_some());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("unknown aggregate attribute `stream`"),
+            "{}",
+            errors[0]
+        );
+
+        let (_, errors) = parse(parse_quote! {
+            #[aggregate(event = E, error = X, snapshot)]
+            struct Account;
+        });
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("snapshot(version = 1)"), "{}", errors[0]);
+
+        let (_, errors) = parse(parse_quote! {
+            #[aggregate(event = E, error = X, event = F)]
+            struct Account;
+        });
+        assert_eq!(errors, ["`event` is set twice; keep one"]);
     }
 }

@@ -4,18 +4,16 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::model::{CommandModel, Expect, Shape, Target};
+use super::model::{CommandModel, Expect, Header, Shape, Target};
+use crate::attr::respan;
 
 pub fn expand(model: &CommandModel) -> TokenStream {
-    let CommandModel {
+    let CommandModel { header, shape } = model;
+    let Header {
         ident,
         krate,
         aggregate,
-        shape,
-    } = model;
-    let signature = quote! {
-        type Aggregate = #aggregate;
-    };
+    } = header;
     let handle_sig = quote! {
         fn handle(
             &self,
@@ -36,17 +34,21 @@ pub fn expand(model: &CommandModel) -> TokenStream {
                 Expect::Existing => quote!(#krate::Expect::Existing),
                 Expect::Any => quote!(#krate::Expect::Any),
             };
+            // Through `aggregate_id`, whose `Display` bound is reported at the `#[id]` field's
+            // type (or at the accessor) when the id cannot be displayed.
             let id = match target {
                 Target::Field(member, ty) => quote_spanned! {ty.span()=>
-                    ::std::string::ToString::to_string(&self.#member)
+                    aggregate_id(&self.#member)
                 },
                 Target::Accessor(path) => quote_spanned! {path.span()=>
-                    ::std::string::ToString::to_string(&#path(self))
+                    aggregate_id(&#path(self))
                 },
             };
             // Spanned at `aggregate = ...`: a missing `Handle<Self>` impl is reported there.
-            let handle = quote_spanned! {aggregate.span()=>
-                <#aggregate as #krate::Handle<Self>>::handle(aggregate, self)
+            let span = aggregate.span();
+            let krate_here = respan(krate, span);
+            let handle = quote_spanned! {span=>
+                <#aggregate as #krate_here::Handle<Self>>::handle(aggregate, self)
             };
             let body = quote! {
                 #[inline]
@@ -58,13 +60,27 @@ pub fn expand(model: &CommandModel) -> TokenStream {
                 #[inline]
                 #handle_sig { #handle }
             };
-            (body, TokenStream::new())
+            let extra = quote! {
+                #[inline]
+                fn aggregate_id<T: ::core::fmt::Display + ?::core::marker::Sized>(
+                    id: &T,
+                ) -> ::std::string::String {
+                    ::std::string::ToString::to_string(id)
+                }
+            };
+            (body, extra)
         }
         Shape::Enum { variants } => {
             let idents: Vec<_> = variants.iter().map(|(v, _)| v).collect();
             let variants_ty: Vec<_> = variants.iter().map(|(_, ty)| ty).collect();
-            let asserts = variants.iter().map(|(_, ty)| {
-                quote_spanned! {ty.span()=> __annals_assert_command::<#ty>(); }
+            // Each arm goes through `command_of_this_aggregate`, whose bound
+            // `C: Command<Aggregate = A>` is reported once, at the variant's type, when the
+            // variant wraps a command of another aggregate.
+            let handle_arms = variants.iter().map(|(variant, ty)| {
+                let span = ty.span();
+                quote_spanned! {span=>
+                    Self::#variant(command) => command_of_this_aggregate::<#ty, #aggregate>(command, aggregate),
+                }
             });
             let body = quote! {
                 #[inline]
@@ -81,13 +97,24 @@ pub fn expand(model: &CommandModel) -> TokenStream {
                 }
                 #[inline]
                 #handle_sig {
-                    match self { #(Self::#idents(command) => #krate::Command::handle(command, aggregate),)* }
+                    match self { #(#handle_arms)* }
                 }
             };
             let extra = quote! {
-                // Each variant must wrap a command of the same aggregate.
-                fn __annals_assert_command<C: #krate::Command<Aggregate = #aggregate>>() {}
-                fn __annals_assert_commands() { #(#asserts)* }
+                #[inline]
+                fn command_of_this_aggregate<C, A>(
+                    command: &C,
+                    aggregate: &A,
+                ) -> ::core::result::Result<
+                    ::std::vec::Vec<<A as #krate::Aggregate>::Event>,
+                    <A as #krate::Aggregate>::Error,
+                >
+                where
+                    C: #krate::Command<Aggregate = A>,
+                    A: #krate::Aggregate,
+                {
+                    #krate::Command::handle(command, aggregate)
+                }
                 #(
                     #[automatically_derived]
                     impl ::core::convert::From<#variants_ty> for #ident {
@@ -105,7 +132,7 @@ pub fn expand(model: &CommandModel) -> TokenStream {
         const _: () = {
             #[automatically_derived]
             impl #krate::Command for #ident {
-                #signature
+                type Aggregate = #aggregate;
                 #body
             }
             #extra
@@ -115,13 +142,12 @@ pub fn expand(model: &CommandModel) -> TokenStream {
 
 /// After an error: a `Command` impl that compiles, so uses of the command elsewhere do not
 /// add follow-on errors.
-pub fn fallback(model: &CommandModel) -> TokenStream {
-    let CommandModel {
+pub fn fallback(header: &Header) -> TokenStream {
+    let Header {
         ident,
         krate,
         aggregate,
-        ..
-    } = model;
+    } = header;
     quote! {
         const _: () = {
             impl #krate::Command for #ident {

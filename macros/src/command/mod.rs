@@ -12,13 +12,18 @@ use crate::errors::Errors;
 
 pub fn derive(input: &DeriveInput) -> TokenStream {
     let mut errors = Errors::default();
-    let model = model::CommandModel::parse(input, &mut errors);
-    match model {
-        Some(model) if errors.is_empty() => expand::expand(&model),
-        model => {
+    let parsed = model::CommandModel::parse(input, &mut errors);
+    match parsed {
+        model::Parsed {
+            header: Some(header),
+            shape: Some(shape),
+        } if errors.is_empty() => expand::expand(&model::CommandModel { header, shape }),
+        parsed => {
             let mut out = errors.to_compile_errors();
-            if let Some(model) = model {
-                out.extend(expand::fallback(&model));
+            // A generic type is itself the error: an impl without its generics would only add
+            // more.
+            if let Some(header) = parsed.header.filter(|_| input.generics.params.is_empty()) {
+                out.extend(expand::fallback(&header));
             }
             out
         }

@@ -1,7 +1,6 @@
 //! Parses `#[command(...)]` and `#[id]` into a checked model.
 
 use proc_macro2::Span;
-use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident, LitStr, Member, Path, Type};
 
 use crate::attr::{self, SeenKeys};
@@ -12,10 +11,22 @@ const ENUM_KEYS: &[&str] = &["aggregate", "crate"];
 const EXPECT_VALUES: &str = "`new` (the stream must not exist), `existing` (the default) or `any`";
 
 pub struct CommandModel {
+    pub header: Header,
+    pub shape: Shape,
+}
+
+/// What every `Command` impl needs, including the fallback one emitted after an error.
+pub struct Header {
     pub ident: Ident,
     pub krate: Path,
     pub aggregate: Type,
-    pub shape: Shape,
+}
+
+/// What parsing produced: the header whenever `aggregate = ...` was found (enough for a
+/// fallback impl), the shape when the body is valid. A complete model also needs no error.
+pub struct Parsed {
+    pub header: Option<Header>,
+    pub shape: Option<Shape>,
 }
 
 pub enum Shape {
@@ -38,7 +49,7 @@ pub enum Expect {
 
 pub enum Target {
     /// The field marked `#[id]`, with its type (for a spanned `Display` requirement).
-    Field(Member, Type),
+    Field(Member, Box<Type>),
     /// `#[command(id = path)]`: a function `fn(&Self) -> impl Display`.
     Accessor(Path),
 }
@@ -53,7 +64,7 @@ struct Attrs {
 }
 
 impl CommandModel {
-    pub fn parse(input: &DeriveInput, errors: &mut Errors) -> Option<CommandModel> {
+    pub fn parse(input: &DeriveInput, errors: &mut Errors) -> Parsed {
         let ident = &input.ident;
         attr::reject_generics(&input.generics, "a command", errors);
         let is_enum = matches!(input.data, Data::Enum(_));
@@ -61,11 +72,11 @@ impl CommandModel {
         let shape = match &input.data {
             Data::Struct(data) => {
                 let target = Self::target(ident, &data.fields, attrs.id, errors);
-                Shape::Struct {
+                target.map(|target| Shape::Struct {
                     name: attrs.name.unwrap_or_else(|| ident.to_string()),
                     expect: attrs.expect.map_or(Expect::Existing, |(e, _)| e),
-                    target: target?,
-                }
+                    target,
+                })
             }
             Data::Enum(data) => {
                 let mut variants = Vec::new();
@@ -90,29 +101,34 @@ impl CommandModel {
                 if data.variants.is_empty() {
                     errors.at(ident.span(), "a command enum needs at least one variant");
                 }
-                Shape::Enum { variants }
+                Some(Shape::Enum { variants })
             }
             Data::Union(data) => {
                 errors.spanned(
                     data.union_token,
                     "`Command` derives on a struct or an enum, not a union",
                 );
-                return None;
+                return Parsed {
+                    header: None,
+                    shape: None,
+                };
             }
         };
-        let Some(aggregate) = attrs.aggregate else {
+        if attrs.aggregate.is_none() {
             errors.at(
                 ident.span(),
-                format!("command `{ident}` does not say which aggregate handles it: add `#[command(aggregate = YourAggregate)]`"),
+                format!(
+                    "command `{ident}` does not say which aggregate handles it: \
+                     add `#[command(aggregate = YourAggregate)]` above it"
+                ),
             );
-            return None;
-        };
-        Some(CommandModel {
+        }
+        let header = attrs.aggregate.map(|aggregate| Header {
             ident: ident.clone(),
             krate: attrs.krate.unwrap_or_else(attr::default_crate_path),
             aggregate,
-            shape,
-        })
+        });
+        Parsed { header, shape }
     }
 
     /// Exactly one of: one `#[id]` field, or an `id = accessor`.
@@ -122,7 +138,8 @@ impl CommandModel {
         accessor: Option<Path>,
         errors: &mut Errors,
     ) -> Option<Target> {
-        let mut marked: Vec<(Member, Type, Span)> = Vec::new();
+        // The field, its type, and the `#[id]` attribute (for spans).
+        let mut marked: Vec<(Member, Type, &syn::Attribute)> = Vec::new();
         for (index, field) in fields.iter().enumerate() {
             for attribute in field.attrs.iter().filter(|a| a.path().is_ident("id")) {
                 if let Err(e) = attribute.meta.require_path_only() {
@@ -132,26 +149,41 @@ impl CommandModel {
                     Some(name) => Member::Named(name.clone()),
                     None => Member::Unnamed(index.into()),
                 };
-                marked.push((member, field.ty.clone(), attribute.span()));
+                marked.push((member, field.ty.clone(), attribute));
             }
         }
         reject_stray_field_attrs(fields, errors);
         if marked.len() > 1 {
-            for (_, _, span) in &marked[1..] {
-                errors.at(*span, format!("command `{ident}` marks more than one field `#[id]`; a command targets one aggregate instance, so keep one"));
+            let first = member_name(&marked[0].0);
+            for (member, _, attribute) in &marked[1..] {
+                let this = member_name(member);
+                errors.spanned(
+                    attribute,
+                    format!(
+                        "command `{ident}` marks both `{first}` and `{this}` with `#[id]`; a command \
+                         targets one aggregate instance: keep `#[id]` on the field holding its id only"
+                    ),
+                );
             }
-            errors.at(marked[0].2, "first `#[id]` field here");
+            errors.spanned(
+                marked[0].2,
+                format!("`{first}` is marked `#[id]` first here"),
+            );
             return None;
         }
         match (marked.pop(), accessor) {
-            (Some((member, ty, _)), None) => Some(Target::Field(member, ty)),
+            (Some((member, ty, _)), None) => Some(Target::Field(member, Box::new(ty))),
             (None, Some(path)) => Some(Target::Accessor(path)),
-            (Some((_, _, span)), Some(path)) => {
-                errors.at(
-                    span,
-                    "this `#[id]` field conflicts with `#[command(id = ...)]`; keep one of them",
+            (Some((member, _, attribute)), Some(path)) => {
+                let field = member_name(&member);
+                errors.spanned(
+                    attribute,
+                    format!(
+                        "command `{ident}` names its target id twice, with `#[id]` on `{field}` and with \
+                         `#[command(id = ...)]`: keep one of them"
+                    ),
                 );
-                errors.spanned(path, "the accessor declared here");
+                errors.spanned(path, "the id accessor is declared here");
                 None
             }
             (None, None) => {
@@ -226,6 +258,14 @@ impl Attrs {
     }
 }
 
+/// `account` for a named field, `0` for a tuple field.
+fn member_name(member: &Member) -> String {
+    match member {
+        Member::Named(ident) => ident.to_string(),
+        Member::Unnamed(index) => index.index.to_string(),
+    }
+}
+
 fn reject_stray_attrs(attrs: &[syn::Attribute], errors: &mut Errors) {
     for attribute in attrs {
         if attribute.path().is_ident("command") || attribute.path().is_ident("id") {
@@ -242,5 +282,148 @@ fn reject_stray_field_attrs(fields: &Fields, errors: &mut Errors) {
         for attribute in field.attrs.iter().filter(|a| a.path().is_ident("command")) {
             errors.spanned(attribute, "`#[command(...)]` goes on the command struct; mark the target id field with `#[id]`");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CommandModel, Expect, Parsed, Shape, Target};
+    use crate::errors::Errors;
+    use syn::{Member, parse_quote};
+
+    fn parse(input: syn::DeriveInput) -> (Parsed, Vec<String>) {
+        let mut errors = Errors::default();
+        let parsed = CommandModel::parse(&input, &mut errors);
+        (parsed, errors.messages())
+    }
+
+    /// The struct shape of a command that parsed without error.
+    fn struct_shape(input: syn::DeriveInput) -> (String, Expect, Target) {
+        let (parsed, errors) = parse(input);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(parsed.header.is_some());
+        match parsed.shape {
+            Some(Shape::Struct {
+                name,
+                expect,
+                target,
+            }) => (name, expect, target),
+            _ => panic!("expected a struct command"),
+        }
+    }
+
+    #[test]
+    fn an_id_field_and_the_defaults() {
+        let (name, expect, target) = struct_shape(parse_quote! {
+            #[command(aggregate = Account)]
+            struct Deposit { #[id] account: String, amount: i64 }
+        });
+        assert_eq!(name, "Deposit");
+        assert!(matches!(expect, Expect::Existing));
+        assert!(
+            matches!(target, Target::Field(Member::Named(field), ty) if field == "account" && *ty == parse_quote!(String))
+        );
+    }
+
+    #[test]
+    fn a_tuple_field_an_accessor_a_name_and_every_expect() {
+        let (_, expect, target) = struct_shape(parse_quote! {
+            #[command(aggregate = Account, expect = new)]
+            struct Close(String, #[id] AccountId);
+        });
+        assert!(matches!(expect, Expect::New));
+        assert!(matches!(target, Target::Field(Member::Unnamed(index), _) if index.index == 1));
+
+        let (name, expect, target) = struct_shape(parse_quote! {
+            #[command(aggregate = Account, expect = any, id = Transfer::source, name = "MoveMoney")]
+            struct Transfer { from: String, to: String }
+        });
+        assert_eq!(name, "MoveMoney");
+        assert!(matches!(expect, Expect::Any));
+        assert!(matches!(target, Target::Accessor(path) if path == parse_quote!(Transfer::source)));
+    }
+
+    #[test]
+    fn id_mistakes_keep_the_header_for_the_fallback_impl() {
+        let (parsed, errors) = parse(parse_quote! {
+            #[command(aggregate = Account)]
+            struct Deposit { amount: i64 }
+        });
+        assert!(parsed.header.is_some() && parsed.shape.is_none());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("has no target id"), "{}", errors[0]);
+
+        let (parsed, errors) = parse(parse_quote! {
+            #[command(aggregate = Account)]
+            struct Deposit { #[id] account: String, #[id] branch: String }
+        });
+        assert!(parsed.header.is_some() && parsed.shape.is_none());
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].contains("marks both `account` and `branch`"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn attribute_mistakes_are_rejected_at_their_key() {
+        let (parsed, errors) = parse(parse_quote! {
+            #[command(expect = exists)]
+            struct Deposit { #[id] account: String }
+        });
+        assert!(parsed.header.is_none());
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].starts_with("unknown `expect = exists`"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1].contains("does not say which aggregate"),
+            "{}",
+            errors[1]
+        );
+
+        let (_, errors) = parse(parse_quote! {
+            #[command(aggregate = Account, retries = 3)]
+            struct Deposit { #[id] account: String }
+        });
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("unknown command attribute `retries`"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn an_enum_routes_its_variants_and_takes_no_struct_keys() {
+        let (parsed, errors) = parse(parse_quote! {
+            #[command(aggregate = Account)]
+            enum AccountCommand { Open(Open), Deposit(Deposit) }
+        });
+        assert!(errors.is_empty(), "{errors:?}");
+        let Some(Shape::Enum { variants }) = parsed.shape else {
+            panic!("expected an enum command");
+        };
+        let idents: Vec<_> = variants.iter().map(|(v, _)| v.to_string()).collect();
+        assert_eq!(idents, ["Open", "Deposit"]);
+
+        let (_, errors) = parse(parse_quote! {
+            #[command(aggregate = Account, expect = new)]
+            enum AccountCommand { Open(Open), Close { account: String } }
+        });
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].starts_with("`expect` belongs on each command struct"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1].contains("must wrap exactly one command struct"),
+            "{}",
+            errors[1]
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Generates the `Event`, `ApplyTo` and `From` impls of a checked event enum.
 
-use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::model::{EventEnum, EventVariant, UpcastStep};
@@ -21,7 +21,14 @@ pub fn expand(model: &EventEnum) -> TokenStream {
     let variant_idents: Vec<_> = variants.iter().map(|v| &v.ident).collect();
     let versions: Vec<u32> = variants.iter().map(|v| v.version).collect();
     let encode_arms = variants.iter().map(|v| encode_arm(krate, v));
-    let decode_arms = variants.iter().map(|v| decode_arm(krate, v));
+    let locals = Locals::new();
+    let decode_arms = variants.iter().map(|v| decode_arm(krate, v, &locals));
+    let Locals {
+        event_type,
+        schema_version,
+        payload,
+        ..
+    } = &locals;
     let apply_to = apply_to_impl(model);
     let from_impls = from_impls(model);
 
@@ -49,11 +56,11 @@ pub fn expand(model: &EventEnum) -> TokenStream {
                 }
 
                 fn decode(
-                    event_type: &str,
-                    schema_version: u32,
-                    payload: &[u8],
+                    #event_type: &str,
+                    #schema_version: u32,
+                    #payload: &[u8],
                 ) -> ::core::result::Result<Self, #krate::DecodeFailure> {
-                    match event_type {
+                    match #event_type {
                         #(#decode_arms)*
                         _ => ::core::result::Result::Err(#krate::DecodeFailure::UnknownType {
                             known: <Self as #krate::Event>::STORED_NAMES,
@@ -91,8 +98,29 @@ fn encode_arm(krate: &syn::Path, variant: &EventVariant) -> TokenStream {
     }
 }
 
+/// The local variables of the generated `decode`. Mixed-site hygiene keeps them apart from
+/// the user's names: an upcaster called `value` or `payload` still resolves to the function.
+struct Locals {
+    event_type: Ident,
+    schema_version: Ident,
+    payload: Ident,
+    value: Ident,
+}
+
+impl Locals {
+    fn new() -> Locals {
+        let local = |name| Ident::new(name, Span::mixed_site());
+        Locals {
+            event_type: local("event_type"),
+            schema_version: local("schema_version"),
+            payload: local("payload"),
+            value: local("value"),
+        }
+    }
+}
+
 /// `"Name" | "Alias" => match schema_version { current => ..., older => upcast chain, _ => error }`
-fn decode_arm(krate: &syn::Path, variant: &EventVariant) -> TokenStream {
+fn decode_arm(krate: &syn::Path, variant: &EventVariant, locals: &Locals) -> TokenStream {
     let EventVariant {
         ident,
         payload,
@@ -102,19 +130,24 @@ fn decode_arm(krate: &syn::Path, variant: &EventVariant) -> TokenStream {
     let stored = std::iter::once(&variant.name)
         .chain(&variant.aliases)
         .map(|(n, _)| n.as_str());
+    let Locals {
+        schema_version,
+        payload: bytes,
+        ..
+    } = locals;
     let current = quote_spanned! {payload.span()=>
-        #krate::__private::decode_payload::<#payload>(payload).map(Self::#ident)
+        #krate::__private::decode_payload::<#payload>(#bytes).map(Self::#ident)
     };
     let older = (1..*version).map(|from| {
-        let chain = upcast_chain(krate, variant, from);
+        let chain = upcast_chain(krate, variant, from, locals);
         quote! { #from => { #chain } }
     });
     quote! {
-        #(#stored)|* => match schema_version {
+        #(#stored)|* => match #schema_version {
             #version => #current,
             #(#older)*
-            found => ::core::result::Result::Err(#krate::DecodeFailure::UnknownVersion {
-                found,
+            _ => ::core::result::Result::Err(#krate::DecodeFailure::UnknownVersion {
+                found: #schema_version,
                 current: #version,
             }),
         },
@@ -123,7 +156,17 @@ fn decode_arm(krate: &syn::Path, variant: &EventVariant) -> TokenStream {
 
 /// The statements that decode a payload stored at version `from` and upcast it, step by
 /// step, to the current payload type. Raw (JSON) steps come first, typed steps after them.
-fn upcast_chain(krate: &syn::Path, variant: &EventVariant, from: u32) -> TokenStream {
+fn upcast_chain(
+    krate: &syn::Path,
+    variant: &EventVariant,
+    from: u32,
+    locals: &Locals,
+) -> TokenStream {
+    let Locals {
+        payload: bytes,
+        value,
+        ..
+    } = locals;
     let EventVariant {
         ident,
         payload,
@@ -145,22 +188,26 @@ fn upcast_chain(krate: &syn::Path, variant: &EventVariant, from: u32) -> TokenSt
                 let step_from = step.from;
                 if !json {
                     body.extend(quote! {
-                        let value = #krate::__private::payload_value(payload)?;
+                        let #value = #krate::__private::payload_value(#bytes)?;
                     });
                     json = true;
                 }
                 body.extend(quote_spanned! {function.span()=>
-                    let value = #krate::__private::raw_upcast(#function, #step_from, value)?;
+                    let #value = #krate::__private::raw_upcast(#function, #step_from, #value)?;
                 });
             }
             UpcastStep::Typed(ty) => {
-                let binding = format_ident!("v{}", step.from);
+                // Spanned at the type (call-site hygiene: a mixed-site span would move the
+                // error back to the derive), so that a missing `From` impl is reported at
+                // `with = Type`. No user path is evaluated after typed steps begin (raw steps
+                // come first), so these names cannot shadow one.
+                let binding = Ident::new(&format!("v{}", step.from), ty.span());
                 match &typed {
                     None if json => body.extend(quote_spanned! {ty.span()=>
-                        let #binding = #krate::__private::decode_value::<#ty>(value)?;
+                        let #binding = #krate::__private::decode_value::<#ty>(#value)?;
                     }),
                     None => body.extend(quote_spanned! {ty.span()=>
-                        let #binding = #krate::__private::decode_payload::<#ty>(payload)?;
+                        let #binding = #krate::__private::decode_payload::<#ty>(#bytes)?;
                     }),
                     Some((previous, previous_ty)) => body.extend(quote_spanned! {previous_ty.span()=>
                         let #binding: #ty = ::core::convert::From::<#previous_ty>::from(#previous);
@@ -171,12 +218,15 @@ fn upcast_chain(krate: &syn::Path, variant: &EventVariant, from: u32) -> TokenSt
         }
     }
     match typed {
-        Some((previous, previous_ty)) => body.extend(quote_spanned! {previous_ty.span()=>
-            let current: #payload = ::core::convert::From::<#previous_ty>::from(#previous);
-            ::core::result::Result::Ok(Self::#ident(current))
-        }),
+        Some((previous, previous_ty)) => {
+            let current = Ident::new("current", previous_ty.span());
+            body.extend(quote_spanned! {previous_ty.span()=>
+                let #current: #payload = ::core::convert::From::<#previous_ty>::from(#previous);
+                ::core::result::Result::Ok(Self::#ident(#current))
+            });
+        }
         None => body.extend(quote_spanned! {payload.span()=>
-            #krate::__private::decode_value::<#payload>(value).map(Self::#ident)
+            #krate::__private::decode_value::<#payload>(#value).map(Self::#ident)
         }),
     }
     body
@@ -192,15 +242,23 @@ fn apply_to_impl(model: &EventEnum) -> TokenStream {
     } = model;
     let bounds = variants.iter().map(|v| {
         let payload = &v.payload;
-        quote_spanned! {payload.span()=> __AnnalsTarget: #krate::Apply<#payload>, }
+        let span = payload.span();
+        let krate = crate::attr::respan(krate, span);
+        quote_spanned! {span=> __AnnalsTarget: #krate::Apply<#payload>, }
     });
     let arms = variants.iter().map(|v| {
         let (variant, payload) = (&v.ident, &v.payload);
         quote! { Self::#variant(event) => #krate::Apply::<#payload>::apply(target, event), }
     });
-    quote! {
+    // The impl is spanned at the enum's name, not at the derive: rustc then reports an unmet
+    // bound as "required for `AccountEvent` to implement `ApplyTo<Account>`" with the
+    // payload whose bound failed, instead of blaming a derive-added type parameter and
+    // advising a hand-written impl.
+    let span = ident.span();
+    let krate_here = crate::attr::respan(krate, span);
+    quote_spanned! {span=>
         #[automatically_derived]
-        impl<__AnnalsTarget: ?::core::marker::Sized> #krate::ApplyTo<__AnnalsTarget> for #ident
+        impl<__AnnalsTarget: ?::core::marker::Sized> #krate_here::ApplyTo<__AnnalsTarget> for #ident
         where
             #(#bounds)*
         {

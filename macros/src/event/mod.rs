@@ -16,7 +16,10 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
         expand::expand(&model)
     } else {
         let mut out = errors.to_compile_errors();
-        out.extend(expand::fallback(&model));
+        // A generic enum is itself the error: an impl without its generics would only add more.
+        if input.generics.params.is_empty() {
+            out.extend(expand::fallback(&model));
+        }
         out
     }
 }

@@ -4,6 +4,7 @@
 mod cache;
 
 use std::marker::PhantomData;
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use crate::aggregate::Aggregate;
 use crate::command::{Command, Expect};
 use crate::event::{EncodeError, Event, EventDecodeError};
 use crate::store::{
-    EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot, SnapshotStore, StoreError,
+    EventRef, EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot, SnapshotStore, StoreError,
 };
 
 /// When the repository stores a snapshot of an aggregate after a command.
@@ -368,6 +369,8 @@ where
         // proves the snapshot describes this stream (a snapshot restored apart from its
         // events, or ahead of them, is dropped and the state replayed from the start).
         let mut check_snapshot = loaded.snapshot_version.is_some();
+        let mut failure: Option<LoadError> = None;
+        let mut reached_time_limit = false;
         while loaded.version < up_to_version {
             let from = if check_snapshot {
                 loaded.version
@@ -376,12 +379,50 @@ where
             };
             let wanted = (up_to_version - loaded.version).min(self.read_batch as u64) as usize
                 + usize::from(check_snapshot);
-            let batch = self.store.read_stream(stream_id, from, wanted).await?;
-            let complete = batch.len() < wanted;
-            let mut events = batch.iter();
+            let mut snapshot_confirmed = !check_snapshot;
+            let mut visitor = |event: EventRef<'_>| {
+                if !snapshot_confirmed {
+                    snapshot_confirmed = event.stream_version == loaded.version;
+                    return if snapshot_confirmed {
+                        ControlFlow::Continue(())
+                    } else {
+                        ControlFlow::Break(())
+                    };
+                }
+                if up_to_time.is_some_and(|at| event.recorded_at > at) {
+                    reached_time_limit = true;
+                    return ControlFlow::Break(());
+                }
+                if event.stream_version != loaded.version + 1 {
+                    failure = Some(LoadError::BrokenStream {
+                        stream_id: stream_id.to_owned(),
+                        expected: loaded.version + 1,
+                        found: event.stream_version,
+                    });
+                    return ControlFlow::Break(());
+                }
+                match A::Event::decode_ref(event) {
+                    Ok(decoded) => {
+                        loaded.state.apply_event(&decoded);
+                        loaded.version = event.stream_version;
+                        ControlFlow::Continue(())
+                    }
+                    Err(error) => {
+                        failure = Some(error.into());
+                        ControlFlow::Break(())
+                    }
+                }
+            };
+            let read = self
+                .store
+                .visit_stream(stream_id, from, wanted, &mut visitor)
+                .await?;
+            if let Some(error) = failure {
+                return Err(error);
+            }
             if check_snapshot {
                 check_snapshot = false;
-                if events.next().map(|first| first.stream_version) != Some(loaded.version) {
+                if !snapshot_confirmed {
                     tracing::warn!(
                         stream_id,
                         snapshot_version = loaded.version,
@@ -395,22 +436,7 @@ where
                     continue;
                 }
             }
-            for recorded in events {
-                if up_to_time.is_some_and(|at| recorded.recorded_at > at) {
-                    return Ok(loaded);
-                }
-                if recorded.stream_version != loaded.version + 1 {
-                    return Err(LoadError::BrokenStream {
-                        stream_id: stream_id.to_owned(),
-                        expected: loaded.version + 1,
-                        found: recorded.stream_version,
-                    });
-                }
-                let event = A::Event::decode_recorded(recorded)?;
-                loaded.state.apply_event(&event);
-                loaded.version = recorded.stream_version;
-            }
-            if complete {
+            if reached_time_limit || read < wanted {
                 break;
             }
         }

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::{
     AppendResult, EventFilter, EventStore, ExpectedVersion, NewEvent, RecordedEvent, Snapshot,
-    SnapshotStore, StoreError,
+    SnapshotStore, StoreError, StreamVisitor,
 };
 
 /// An event store and snapshot store held in memory.
@@ -263,6 +263,30 @@ impl EventStore for InMemoryStore {
         };
         let tail = &tail[..tail.len().min(max_count)];
         Ok(tail.iter().map(|&index| state.log[index].clone()).collect())
+    }
+
+    async fn visit_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        max_count: usize,
+        visitor: &mut StreamVisitor<'_>,
+    ) -> Result<usize, StoreError> {
+        let state = self.read();
+        let Some(tail) = state
+            .streams
+            .get(stream_id)
+            .and_then(|indices| indices.get(start_index(from_version)..))
+        else {
+            return Ok(0);
+        };
+        let tail = &tail[..tail.len().min(max_count)];
+        for &index in tail {
+            if visitor(state.log[index].as_event_ref()).is_break() {
+                break;
+            }
+        }
+        Ok(tail.len())
     }
 
     async fn read_all(

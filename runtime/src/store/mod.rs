@@ -148,6 +148,45 @@ pub struct RecordedEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+impl RecordedEvent {
+    /// The event as a borrowed [`EventRef`].
+    pub fn as_event_ref(&self) -> EventRef<'_> {
+        EventRef {
+            position: self.position,
+            stream_id: &self.stream_id,
+            stream_version: self.stream_version,
+            event_type: &self.event_type,
+            schema_version: self.schema_version,
+            payload: &self.payload,
+            recorded_at: self.recorded_at,
+        }
+    }
+}
+
+/// A recorded event borrowed from a store's buffers: what loading an aggregate needs,
+/// without copying a string or a payload per event (see [`EventStore::visit_stream`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    /// The event's global position.
+    pub position: u64,
+    /// The stream it belongs to.
+    pub stream_id: &'a str,
+    /// Its version in the stream.
+    pub stream_version: u64,
+    /// The stable type name.
+    pub event_type: &'a str,
+    /// The schema version of `payload`.
+    pub schema_version: u32,
+    /// The payload, as JSON.
+    pub payload: &'a [u8],
+    /// When the store recorded it.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The callback of [`EventStore::visit_stream`]: sees each event in turn, and stops the
+/// read by returning `ControlFlow::Break(())`.
+pub type StreamVisitor<'v> = dyn FnMut(EventRef<'_>) -> std::ops::ControlFlow<()> + Send + 'v;
+
 /// What an append recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendResult {
@@ -291,6 +330,29 @@ pub trait EventStore: Send + Sync + 'static {
         from_version: u64,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Hands up to `max_count` events of `stream_id` with version ≥ `from_version`, in
+    /// order, to `visitor`, borrowed from the store's buffers; stops early when the visitor
+    /// breaks. Returns how many events the store read (so a result below `max_count` means
+    /// the end of the stream was reached, unless the visitor broke).
+    ///
+    /// This is how aggregates load: no copy of a stream id, type name or payload per event.
+    /// The default implementation goes through [`read_stream`](EventStore::read_stream).
+    async fn visit_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        max_count: usize,
+        visitor: &mut StreamVisitor<'_>,
+    ) -> Result<usize, StoreError> {
+        let events = self.read_stream(stream_id, from_version, max_count).await?;
+        for event in &events {
+            if visitor(event.as_event_ref()).is_break() {
+                break;
+            }
+        }
+        Ok(events.len())
+    }
 
     /// Reads up to `max_count` events of the global log that pass `filter` and come after the
     /// event at `after_position` in the store's order (0: from the start).

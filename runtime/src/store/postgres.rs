@@ -30,8 +30,8 @@ use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use super::{
-    AppendResult, EventFilter, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
-    Snapshot, SnapshotStore, StoreError,
+    AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, Metadata, NewEvent,
+    RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamVisitor,
 };
 
 /// The schema annals uses unless told otherwise.
@@ -149,6 +149,7 @@ struct Sql {
     append: String,
     stream_version: String,
     read_stream: String,
+    visit_stream: String,
     read_all: String,
     read_all_filtered: String,
     head_position: String,
@@ -195,6 +196,10 @@ impl Sql {
             stream_version: format!("SELECT COALESCE(MAX(stream_version), 0) FROM {s}.events WHERE stream_id = $1"),
             read_stream: format!(
                 "SELECT {EVENT_COLUMNS} FROM {s}.events
+                 WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
+            ),
+            visit_stream: format!(
+                "SELECT position, stream_version, event_type, schema_version, payload, recorded_at FROM {s}.events
                  WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
             ),
             read_all: format!("{visible_after} ORDER BY transaction_id, position LIMIT $2"),
@@ -414,13 +419,13 @@ impl ToSql for Jsonb<'_> {
     to_sql_checked!();
 }
 
-/// A `jsonb` value read in binary format, as JSON text bytes.
-struct JsonbBytes(Vec<u8>);
+/// A `jsonb` value read in binary format: the JSON text, borrowed from the row.
+struct JsonbRef<'a>(&'a [u8]);
 
-impl<'a> FromSql<'a> for JsonbBytes {
+impl<'a> FromSql<'a> for JsonbRef<'a> {
     fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
         match raw.split_first() {
-            Some((1, json)) => Ok(JsonbBytes(json.to_vec())),
+            Some((1, json)) => Ok(JsonbRef(json)),
             _ => Err("unsupported jsonb binary format version".into()),
         }
     }
@@ -438,10 +443,10 @@ fn encode_metadata(metadata: &Metadata) -> Result<Option<Vec<u8>>, StoreError> {
 }
 
 fn read_event(row: &Row) -> Result<RecordedEvent, StoreError> {
-    let metadata: Option<JsonbBytes> = row.try_get(7).map_err(backend)?;
+    let metadata: Option<JsonbRef<'_>> = row.try_get(7).map_err(backend)?;
     let metadata = match metadata {
         None => Metadata::default(),
-        Some(JsonbBytes(json)) => serde_json::from_slice(&json).map_err(backend)?,
+        Some(JsonbRef(json)) => serde_json::from_slice(json).map_err(backend)?,
     };
     Ok(RecordedEvent {
         position: row.try_get::<_, i64>(0).map_err(backend)? as u64,
@@ -450,7 +455,11 @@ fn read_event(row: &Row) -> Result<RecordedEvent, StoreError> {
         event_id: row.try_get(3).map_err(backend)?,
         event_type: row.try_get(4).map_err(backend)?,
         schema_version: row.try_get::<_, i32>(5).map_err(backend)? as u32,
-        payload: row.try_get::<_, JsonbBytes>(6).map_err(backend)?.0,
+        payload: row
+            .try_get::<_, JsonbRef<'_>>(6)
+            .map_err(backend)?
+            .0
+            .to_vec(),
         metadata,
         recorded_at: row.try_get(8).map_err(backend)?,
     })
@@ -596,6 +605,39 @@ impl EventStore for PostgresStore {
             )
             .await?;
         rows.iter().map(read_event).collect()
+    }
+
+    async fn visit_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        max_count: usize,
+        visitor: &mut StreamVisitor<'_>,
+    ) -> Result<usize, StoreError> {
+        if max_count == 0 {
+            return Ok(0);
+        }
+        let rows = self
+            .query(
+                &self.sql.visit_stream,
+                &[&stream_id, &to_i64(from_version), &to_i64(max_count as u64)],
+            )
+            .await?;
+        for row in &rows {
+            let event = EventRef {
+                position: row.try_get::<_, i64>(0).map_err(backend)? as u64,
+                stream_id,
+                stream_version: row.try_get::<_, i64>(1).map_err(backend)? as u64,
+                event_type: row.try_get(2).map_err(backend)?,
+                schema_version: row.try_get::<_, i32>(3).map_err(backend)? as u32,
+                payload: row.try_get::<_, JsonbRef<'_>>(4).map_err(backend)?.0,
+                recorded_at: row.try_get(5).map_err(backend)?,
+            };
+            if visitor(event).is_break() {
+                break;
+            }
+        }
+        Ok(rows.len())
     }
 
     async fn read_all(

@@ -1,0 +1,32 @@
+use annals::{Aggregate, Apply, Event};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct Deposited {
+    amount: i64,
+}
+
+#[derive(Event)]
+enum AccountEvent {
+    Deposited(Deposited),
+}
+
+// Not an error type: it lacks `Display` and `std::error::Error` (e.g. `thiserror::Error`).
+#[derive(Debug)]
+enum BankError {
+    Closed,
+}
+
+#[derive(Aggregate, Default)]
+#[aggregate(event = AccountEvent, error = BankError)]
+struct Account {
+    balance: i64,
+}
+
+impl Apply<Deposited> for Account {
+    fn apply(&mut self, event: &Deposited) {
+        self.balance += event.amount;
+    }
+}
+
+fn main() {}

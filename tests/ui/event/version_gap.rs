@@ -1,0 +1,31 @@
+use annals::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct DepositedV1 {
+    amount: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Deposited {
+    amount: i64,
+    reference: String,
+}
+
+impl From<DepositedV1> for Deposited {
+    fn from(v1: DepositedV1) -> Self {
+        Deposited {
+            amount: v1.amount,
+            reference: String::new(),
+        }
+    }
+}
+
+#[derive(Event)]
+enum AccountEvent {
+    // Version 2 was never declared: there is no way to read a stored v2 payload.
+    #[event(version = 3, upcast(from = 1, with = DepositedV1))]
+    Deposited(Deposited),
+}
+
+fn main() {}
