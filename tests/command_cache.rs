@@ -108,6 +108,27 @@ async fn a_cached_aggregate_costs_one_append_and_no_read() {
     assert_eq!(store.round_trips(), (0, 1));
 }
 
+/// A command that creates its stream does not load it: the empty state is the only one it
+/// can run on, and the append (expecting no stream) checks that.
+#[tokio::test]
+async fn a_creation_command_costs_one_append_and_no_read() {
+    let store = CountingStore::default();
+    let accounts = Repository::<Account, _>::new(store.clone());
+    accounts.execute(open("a")).await.unwrap();
+    assert_eq!(store.round_trips(), (0, 1));
+}
+
+/// A creation command on an existing stream still answers `AlreadyExists`, with the version.
+#[tokio::test]
+async fn a_creation_command_on_an_existing_stream_is_refused() {
+    let store = CountingStore::default();
+    let accounts = Repository::<Account, _>::new(store.clone());
+    accounts.execute(open("a")).await.unwrap();
+    accounts.execute(deposit("a", 1)).await.unwrap();
+    let refused = accounts.execute(open("a")).await;
+    assert!(matches!(refused, Err(CommandError::AlreadyExists { version: 2, .. })), "{refused:?}");
+}
+
 /// Without the cache, every command loads the stream first.
 #[tokio::test]
 async fn without_the_cache_every_command_loads() {

@@ -6,7 +6,7 @@
 //! Older schema versions are *upcast* on load: the derive generates, per variant, the chain
 //! of conversions from every older version to the current one.
 
-use crate::store::{EventRef, RecordedEvent};
+use crate::store::RecordedEvent;
 
 /// A family of domain events, usually one enum per aggregate.
 ///
@@ -62,20 +62,18 @@ pub trait Event: Sized + Send + Sync + 'static {
     /// Decodes a recorded event, naming the stream, version, type and schema version in the
     /// error when the stored bytes do not decode.
     fn decode_recorded(recorded: &RecordedEvent) -> Result<Self, EventDecodeError> {
-        Self::decode_ref(recorded.as_event_ref())
-    }
-
-    /// [`decode_recorded`](Event::decode_recorded) for an event borrowed from a store.
-    fn decode_ref(event: EventRef<'_>) -> Result<Self, EventDecodeError> {
-        Self::decode(event.event_type, event.schema_version, event.payload).map_err(|reason| {
-            EventDecodeError {
-                stream_id: event.stream_id.to_owned(),
-                stream_version: event.stream_version,
-                position: event.position,
-                event_type: event.event_type.to_owned(),
-                schema_version: event.schema_version,
-                reason,
-            }
+        Self::decode(
+            &recorded.event_type,
+            recorded.schema_version,
+            &recorded.payload,
+        )
+        .map_err(|reason| EventDecodeError {
+            stream_id: recorded.stream_id.clone(),
+            stream_version: recorded.stream_version,
+            position: recorded.position,
+            event_type: recorded.event_type.clone(),
+            schema_version: recorded.schema_version,
+            reason,
         })
     }
 }

@@ -802,13 +802,10 @@ pub async fn visit_stream_sees_what_read_stream_returns<S: EventStore + Snapshot
     let count = store
         .visit_stream(&stream, 1, usize::MAX, &mut |event| {
             visited.push((
-                event.position,
-                event.stream_id.to_owned(),
                 event.stream_version,
                 event.event_type.to_owned(),
                 event.schema_version,
                 json(event.payload),
-                event.recorded_at,
             ));
             std::ops::ControlFlow::Continue(())
         })
@@ -819,13 +816,10 @@ pub async fn visit_stream_sees_what_read_stream_returns<S: EventStore + Snapshot
         .iter()
         .map(|e| {
             (
-                e.position,
-                e.stream_id.clone(),
                 e.stream_version,
                 e.event_type.clone(),
                 e.schema_version,
                 json(&e.payload),
-                e.recorded_at,
             )
         })
         .collect();

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use self::cache::AggregateCache;
 use crate::aggregate::Aggregate;
 use crate::command::{Command, Expect};
-use crate::event::{EncodeError, Event, EventDecodeError};
+use crate::event::{DecodeFailure, EncodeError, Event, EventDecodeError};
 use crate::store::{
     EventRef, EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot, SnapshotStore, StoreError,
 };
@@ -263,6 +263,14 @@ impl<A, S> std::fmt::Debug for Repository<A, S> {
 /// The default number of events read per round trip while loading.
 pub const DEFAULT_READ_BATCH: usize = 4096;
 
+fn broken_stream(stream_id: &str, loaded: u64, found: u64) -> LoadError {
+    LoadError::BrokenStream {
+        stream_id: stream_id.to_owned(),
+        expected: loaded + 1,
+        found,
+    }
+}
+
 impl<A, S> Repository<A, S>
 where
     A: Aggregate,
@@ -320,35 +328,64 @@ where
     /// as `Default` at version 0.
     pub async fn load(&self, id: &str) -> Result<Loaded<A>, LoadError> {
         let stream_id = A::stream_id(id);
-        self.load_stream(&stream_id, u64::MAX, None, true).await
+        self.load_stream(&stream_id, u64::MAX, true).await
     }
 
     /// The state of aggregate `id` rebuilt from all its events, ignoring snapshots.
     pub async fn load_from_events(&self, id: &str) -> Result<Loaded<A>, LoadError> {
         let stream_id = A::stream_id(id);
-        self.load_stream(&stream_id, u64::MAX, None, false).await
+        self.load_stream(&stream_id, u64::MAX, false).await
     }
 
     /// The state of aggregate `id` as of stream version `version` (its first `version`
     /// events; fewer if the stream is shorter).
     pub async fn load_at_version(&self, id: &str, version: u64) -> Result<Loaded<A>, LoadError> {
         let stream_id = A::stream_id(id);
-        self.load_stream(&stream_id, version, None, true).await
+        self.load_stream(&stream_id, version, true).await
     }
 
     /// The state of aggregate `id` as of `at`: the events recorded at or before it.
     pub async fn load_as_of(&self, id: &str, at: DateTime<Utc>) -> Result<Loaded<A>, LoadError> {
         let stream_id = A::stream_id(id);
-        // Snapshots carry no event timestamps, so a temporal load replays from the start.
-        self.load_stream(&stream_id, u64::MAX, Some(at), false)
-            .await
+        // Snapshots carry no event timestamps, so a temporal load replays from the start,
+        // reading whole records (it needs `recorded_at`, which the hot path does not read).
+        let mut loaded = Loaded {
+            state: A::default(),
+            version: 0,
+            snapshot_version: None,
+        };
+        loop {
+            let batch = self
+                .store
+                .read_stream(&stream_id, loaded.version + 1, self.read_batch)
+                .await?;
+            for recorded in &batch {
+                if recorded.recorded_at > at {
+                    return Ok(loaded);
+                }
+                if recorded.stream_version != loaded.version + 1 {
+                    return Err(broken_stream(
+                        &stream_id,
+                        loaded.version,
+                        recorded.stream_version,
+                    ));
+                }
+                loaded
+                    .state
+                    .apply_event(&A::Event::decode_recorded(recorded)?);
+                loaded.version = recorded.stream_version;
+            }
+            if batch.len() < self.read_batch {
+                return Ok(loaded);
+            }
+        }
     }
 
+    /// Loads through [`EventStore::visit_stream`]: borrowed rows, no copy per event.
     async fn load_stream(
         &self,
         stream_id: &str,
         up_to_version: u64,
-        up_to_time: Option<DateTime<Utc>>,
         use_snapshot: bool,
     ) -> Result<Loaded<A>, LoadError> {
         let mut loaded = Loaded {
@@ -369,8 +406,8 @@ where
         // proves the snapshot describes this stream (a snapshot restored apart from its
         // events, or ahead of them, is dropped and the state replayed from the start).
         let mut check_snapshot = loaded.snapshot_version.is_some();
-        let mut failure: Option<LoadError> = None;
-        let mut reached_time_limit = false;
+        let mut broken: Option<u64> = None;
+        let mut undecodable: Option<(u64, DecodeFailure)> = None;
         while loaded.version < up_to_version {
             let from = if check_snapshot {
                 loaded.version
@@ -389,26 +426,18 @@ where
                         ControlFlow::Break(())
                     };
                 }
-                if up_to_time.is_some_and(|at| event.recorded_at > at) {
-                    reached_time_limit = true;
-                    return ControlFlow::Break(());
-                }
                 if event.stream_version != loaded.version + 1 {
-                    failure = Some(LoadError::BrokenStream {
-                        stream_id: stream_id.to_owned(),
-                        expected: loaded.version + 1,
-                        found: event.stream_version,
-                    });
+                    broken = Some(event.stream_version);
                     return ControlFlow::Break(());
                 }
-                match A::Event::decode_ref(event) {
+                match A::Event::decode(event.event_type, event.schema_version, event.payload) {
                     Ok(decoded) => {
                         loaded.state.apply_event(&decoded);
                         loaded.version = event.stream_version;
                         ControlFlow::Continue(())
                     }
-                    Err(error) => {
-                        failure = Some(error.into());
+                    Err(reason) => {
+                        undecodable = Some((event.stream_version, reason));
                         ControlFlow::Break(())
                     }
                 }
@@ -417,8 +446,11 @@ where
                 .store
                 .visit_stream(stream_id, from, wanted, &mut visitor)
                 .await?;
-            if let Some(error) = failure {
-                return Err(error);
+            if let Some(found) = broken {
+                return Err(broken_stream(stream_id, loaded.version, found));
+            }
+            if let Some((version, reason)) = undecodable {
+                return Err(self.decode_error(stream_id, version, reason).await);
             }
             if check_snapshot {
                 check_snapshot = false;
@@ -436,11 +468,40 @@ where
                     continue;
                 }
             }
-            if reached_time_limit || read < wanted {
+            if read < wanted {
                 break;
             }
         }
         Ok(loaded)
+    }
+
+    /// The full error for an event that did not decode: the hot path reads no positions, so
+    /// the record is read again for the error to name everything an operator needs.
+    async fn decode_error(
+        &self,
+        stream_id: &str,
+        version: u64,
+        reason: DecodeFailure,
+    ) -> LoadError {
+        match self.store.read_stream(stream_id, version, 1).await {
+            Ok(records) if !records.is_empty() => {
+                let recorded = &records[0];
+                LoadError::Decode(EventDecodeError {
+                    stream_id: stream_id.to_owned(),
+                    stream_version: version,
+                    position: recorded.position,
+                    event_type: recorded.event_type.clone(),
+                    schema_version: recorded.schema_version,
+                    reason,
+                })
+            }
+            Ok(_) => LoadError::BrokenStream {
+                stream_id: stream_id.to_owned(),
+                expected: version,
+                found: 0,
+            },
+            Err(error) => LoadError::Store(error),
+        }
     }
 
     /// The stored snapshot of `stream_id`, if the aggregate takes snapshots, the snapshot's
@@ -526,19 +587,25 @@ where
     {
         let attempts = self.retry.max_attempts.max(1);
         let mut conflicts = 0;
-        let mut use_cache = true;
+        // The first attempt may start from a guess instead of a load: the cached state, or,
+        // for a command that creates its stream, the empty state (the stream must not
+        // exist). The append's expected-version check confirms the guess; a decision that
+        // appends nothing is taken again on the stored state.
+        let mut guess = true;
         loop {
-            let cached = if use_cache {
+            let cached = if guess {
                 self.cache_take(stream_id)
             } else {
                 None
             };
-            use_cache = false;
-            let from_cache = cached.is_some();
+            let assumed_new = guess && cached.is_none() && command.expect() == Expect::New;
+            let unverified = guess && (cached.is_some() || assumed_new);
+            guess = false;
             let (mut state, version) = match cached {
                 Some(cached) => cached,
+                None if assumed_new => (A::default(), 0),
                 None => {
-                    let loaded = self.load_stream(stream_id, u64::MAX, None, true).await?;
+                    let loaded = self.load_stream(stream_id, u64::MAX, true).await?;
                     (loaded.state, loaded.version)
                 }
             };
@@ -558,10 +625,8 @@ where
                 _ => {}
             }
             let decided = match command.handle(&state) {
-                // A cached state is only checked by an append: a decision that appends
-                // nothing is taken again on the stored state.
-                Err(_) if from_cache => continue,
-                Ok(events) if events.is_empty() && from_cache => continue,
+                Err(_) if unverified => continue,
+                Ok(events) if events.is_empty() && unverified => continue,
                 Err(error) => {
                     self.cache_put(stream_id, state, version);
                     return Err(CommandError::Rejected(error));
@@ -625,9 +690,15 @@ where
                         events,
                     });
                 }
+                Err(StoreError::WrongExpectedVersion { actual, .. }) if assumed_new => {
+                    return Err(CommandError::AlreadyExists {
+                        stream_id: stream_id.to_owned(),
+                        version: actual,
+                    });
+                }
                 Err(error) if error.is_conflict() => {
                     conflicts += 1;
-                    tracing::debug!(conflicts, from_cache, %error, "conflict; reloading");
+                    tracing::debug!(conflicts, unverified, %error, "conflict; reloading");
                     if conflicts >= attempts {
                         return Err(CommandError::Conflict {
                             stream_id: stream_id.to_owned(),

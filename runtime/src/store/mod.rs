@@ -152,25 +152,19 @@ impl RecordedEvent {
     /// The event as a borrowed [`EventRef`].
     pub fn as_event_ref(&self) -> EventRef<'_> {
         EventRef {
-            position: self.position,
-            stream_id: &self.stream_id,
             stream_version: self.stream_version,
             event_type: &self.event_type,
             schema_version: self.schema_version,
             payload: &self.payload,
-            recorded_at: self.recorded_at,
         }
     }
 }
 
-/// A recorded event borrowed from a store's buffers: what loading an aggregate needs,
-/// without copying a string or a payload per event (see [`EventStore::visit_stream`]).
+/// An event of a stream borrowed from a store's buffers: what loading an aggregate needs,
+/// and no more, without copying a string or a payload per event (see
+/// [`EventStore::visit_stream`]). The whole record is [`RecordedEvent`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventRef<'a> {
-    /// The event's global position.
-    pub position: u64,
-    /// The stream it belongs to.
-    pub stream_id: &'a str,
     /// Its version in the stream.
     pub stream_version: u64,
     /// The stable type name.
@@ -179,8 +173,6 @@ pub struct EventRef<'a> {
     pub schema_version: u32,
     /// The payload, as JSON.
     pub payload: &'a [u8],
-    /// When the store recorded it.
-    pub recorded_at: DateTime<Utc>,
 }
 
 /// The callback of [`EventStore::visit_stream`]: sees each event in turn, and stops the

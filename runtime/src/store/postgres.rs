@@ -199,7 +199,7 @@ impl Sql {
                  WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
             ),
             visit_stream: format!(
-                "SELECT position, stream_version, event_type, schema_version, payload, recorded_at FROM {s}.events
+                "SELECT stream_version, event_type, schema_version, payload FROM {s}.events
                  WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
             ),
             read_all: format!("{visible_after} ORDER BY transaction_id, position LIMIT $2"),
@@ -625,13 +625,10 @@ impl EventStore for PostgresStore {
             .await?;
         for row in &rows {
             let event = EventRef {
-                position: row.try_get::<_, i64>(0).map_err(backend)? as u64,
-                stream_id,
-                stream_version: row.try_get::<_, i64>(1).map_err(backend)? as u64,
-                event_type: row.try_get(2).map_err(backend)?,
-                schema_version: row.try_get::<_, i32>(3).map_err(backend)? as u32,
-                payload: row.try_get::<_, JsonbRef<'_>>(4).map_err(backend)?.0,
-                recorded_at: row.try_get(5).map_err(backend)?,
+                stream_version: row.try_get::<_, i64>(0).map_err(backend)? as u64,
+                event_type: row.try_get(1).map_err(backend)?,
+                schema_version: row.try_get::<_, i32>(2).map_err(backend)? as u32,
+                payload: row.try_get::<_, JsonbRef<'_>>(3).map_err(backend)?.0,
             };
             if visitor(event).is_break() {
                 break;

@@ -455,25 +455,34 @@ impl EventStore for SqliteStore {
         self.with_reader(|connection| {
             let mut statement = connection
                 .prepare_cached(
-                    "SELECT position, stream_version, event_type, schema_version, payload, recorded_at
+                    "SELECT stream_version, event_type, schema_version, payload
                      FROM annals_events WHERE stream_id = ?1 AND stream_version >= ?2
                      ORDER BY stream_version LIMIT ?3",
                 )
                 .map_err(backend)?;
             let mut rows = statement
-                .query(params![stream_id, to_i64(from_version), to_i64(max_count as u64)])
+                .query(params![
+                    stream_id,
+                    to_i64(from_version),
+                    to_i64(max_count as u64)
+                ])
                 .map_err(backend)?;
             let mut read = 0;
             while let Some(row) = rows.next().map_err(backend)? {
                 read += 1;
                 let event = EventRef {
-                    position: row.get::<_, i64>(0).map_err(backend)? as u64,
-                    stream_id,
-                    stream_version: row.get::<_, i64>(1).map_err(backend)? as u64,
-                    event_type: row.get_ref(2).map_err(backend)?.as_str().map_err(conversion)?,
-                    schema_version: row.get::<_, i64>(3).map_err(backend)? as u32,
-                    payload: row.get_ref(4).map_err(backend)?.as_blob().map_err(conversion)?,
-                    recorded_at: micros_to_time(row.get(5).map_err(backend)?),
+                    stream_version: row.get::<_, i64>(0).map_err(backend)? as u64,
+                    event_type: row
+                        .get_ref(1)
+                        .map_err(backend)?
+                        .as_str()
+                        .map_err(conversion)?,
+                    schema_version: row.get::<_, i64>(2).map_err(backend)? as u32,
+                    payload: row
+                        .get_ref(3)
+                        .map_err(backend)?
+                        .as_blob()
+                        .map_err(conversion)?,
                 };
                 if visitor(event).is_break() {
                     break;
