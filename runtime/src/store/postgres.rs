@@ -147,6 +147,7 @@ pub fn validate_schema_name(schema: &str) -> Result<(), StoreError> {
 /// The statements, with the schema filled in once.
 struct Sql {
     append: String,
+    append_one_at: String,
     stream_version: String,
     read_stream: String,
     visit_stream: String,
@@ -192,6 +193,13 @@ impl Sql {
                  SELECT current.version, inserted.position, inserted.stream_version, inserted.recorded_at
                  FROM current LEFT JOIN inserted ON true
                  ORDER BY inserted.position"
+            ),
+            append_one_at: format!(
+                "INSERT INTO {s}.events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata)
+                 SELECT $1::text, $2::int8 + 1, $3::uuid, $4::text, $5::int4, $6::jsonb, $7::jsonb
+                 WHERE $2::int8 = 0
+                    OR EXISTS (SELECT 1 FROM {s}.events WHERE stream_id = $1::text AND stream_version = $2::int8)
+                 RETURNING position, recorded_at"
             ),
             stream_version: format!("SELECT COALESCE(MAX(stream_version), 0) FROM {s}.events WHERE stream_id = $1"),
             read_stream: format!(
@@ -360,6 +368,59 @@ impl PostgresStore {
         self.pool.get().await.map_err(backend)
     }
 
+    /// The command path's append (one event at a known version) as a plain guarded
+    /// INSERT, lighter for the server than the general statement: the event goes in at
+    /// `version + 1` only if the stream is at `version`. A stream behind it inserts nothing
+    /// (the guard); one ahead of it trips the unique index.
+    async fn append_one_at(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        version: u64,
+        event: &NewEvent,
+    ) -> Result<AppendResult, StoreError> {
+        let metadata = encode_metadata(&event.metadata)?;
+        let client = self.client().await?;
+        let result = match client.prepare_cached(&self.sql.append_one_at).await {
+            Ok(statement) => {
+                client
+                    .query(
+                        &statement,
+                        &[
+                            &stream_id,
+                            &to_i64(version),
+                            &event.event_id,
+                            &event.event_type,
+                            &(event.schema_version as i32),
+                            &Jsonb(&event.payload),
+                            &metadata.as_deref().map(Jsonb),
+                        ],
+                    )
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        let rows = match result {
+            Ok(rows) => rows,
+            Err(error) if is_version_race(&error) => Vec::new(),
+            Err(error) => return Err(failed(client, error)),
+        };
+        drop(client);
+        let Some(row) = rows.first() else {
+            let actual = self.stream_version(stream_id).await?;
+            return Err(StoreError::WrongExpectedVersion {
+                stream_id: stream_id.to_owned(),
+                expected,
+                actual,
+            });
+        };
+        Ok(AppendResult {
+            stream_version: version + 1,
+            positions: vec![row.try_get::<_, i64>(0).map_err(backend)? as u64],
+            recorded_at: row.try_get(1).map_err(backend)?,
+        })
+    }
+
     async fn query(
         &self,
         sql: &str,
@@ -481,6 +542,15 @@ fn validate_stream_id(stream_id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The version an expectation pins the stream to, if it pins one.
+fn exact_version(expected: ExpectedVersion) -> Option<u64> {
+    match expected {
+        ExpectedVersion::NoStream => Some(0),
+        ExpectedVersion::Exact(version) => Some(version),
+        ExpectedVersion::Any | ExpectedVersion::StreamExists => None,
+    }
+}
+
 /// Whether `error` is the unique violation of `(stream_id, stream_version)`: a concurrent
 /// writer took the version this append computed.
 fn is_version_race(error: &tokio_postgres::Error) -> bool {
@@ -507,6 +577,13 @@ impl EventStore for PostgresStore {
             return Err(StoreError::EmptyAppend {
                 stream_id: stream_id.to_owned(),
             });
+        }
+        if let [event] = events.as_slice()
+            && let Some(version) = exact_version(expected)
+        {
+            return self
+                .append_one_at(stream_id, expected, version, event)
+                .await;
         }
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
         let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();

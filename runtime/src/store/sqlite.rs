@@ -344,6 +344,79 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
     })
 }
 
+/// The version an expectation pins the stream to, if it pins one.
+fn exact_version(expected: ExpectedVersion) -> Option<u64> {
+    match expected {
+        ExpectedVersion::NoStream => Some(0),
+        ExpectedVersion::Exact(version) => Some(version),
+        ExpectedVersion::Any | ExpectedVersion::StreamExists => None,
+    }
+}
+
+/// The command path's append (one event at a known version) as one statement, atomic on its
+/// own: the event goes in at `version + 1` only if the stream is at `version`. A stream
+/// behind it inserts nothing (the guard); one ahead of it trips the unique index.
+fn append_one_at(
+    connection: &Connection,
+    stream_id: &str,
+    expected: ExpectedVersion,
+    version: u64,
+    event: &NewEvent,
+    metadata: Option<&str>,
+) -> Result<AppendResult, StoreError> {
+    let (recorded_at, micros) = now_micros();
+    let inserted = connection
+        .prepare_cached(
+            "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at)
+             SELECT ?1, ?2 + 1, ?3, ?4, ?5, ?6, ?7, ?8
+             WHERE ?2 = 0 OR EXISTS (SELECT 1 FROM annals_events WHERE stream_id = ?1 AND stream_version = ?2)",
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
+                stream_id,
+                to_i64(version),
+                event.event_id.as_bytes(),
+                event.event_type,
+                event.schema_version,
+                event.payload,
+                metadata,
+                micros,
+            ])
+        });
+    let conflict = |connection: &Connection| -> Result<AppendResult, StoreError> {
+        let actual = current_version(connection, stream_id)?;
+        Err(StoreError::WrongExpectedVersion {
+            stream_id: stream_id.to_owned(),
+            expected,
+            actual,
+        })
+    };
+    match inserted {
+        Ok(1) => Ok(AppendResult {
+            stream_version: version + 1,
+            positions: vec![connection.last_insert_rowid() as u64],
+            recorded_at,
+        }),
+        Ok(_) => conflict(connection),
+        Err(rusqlite::Error::SqliteFailure(error, _))
+            if error.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            conflict(connection)
+        }
+        Err(error) => Err(backend(error)),
+    }
+}
+
+fn current_version(connection: &Connection, stream_id: &str) -> Result<u64, StoreError> {
+    connection
+        .prepare_cached(
+            "SELECT COALESCE(MAX(stream_version), 0) FROM annals_events WHERE stream_id = ?1",
+        )
+        .and_then(|mut statement| statement.query_row([stream_id], |row| row.get::<_, i64>(0)))
+        .map(|version| version as u64)
+        .map_err(backend)
+}
+
 fn encode_metadata(metadata: &Metadata) -> Result<Option<String>, StoreError> {
     if *metadata == Metadata::default() {
         return Ok(None);
@@ -372,11 +445,13 @@ impl EventStore for SqliteStore {
             .map(|e| encode_metadata(&e.metadata))
             .collect::<Result<Vec<_>, _>>()?;
         let result = self.with_writer(|connection| {
+            if let [event] = events.as_slice()
+                && let Some(version) = exact_version(expected)
+            {
+                return append_one_at(connection, stream_id, expected, version, event, metadata[0].as_deref());
+            }
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
-            let current: u64 = tx
-                .prepare_cached("SELECT COALESCE(MAX(stream_version), 0) FROM annals_events WHERE stream_id = ?1")
-                .and_then(|mut statement| statement.query_row([stream_id], |row| row.get::<_, i64>(0)))
-                .map_err(backend)? as u64;
+            let current = current_version(&tx, stream_id)?;
             if !expected.accepts(current) {
                 return Err(StoreError::WrongExpectedVersion { stream_id: stream_id.to_owned(), expected, actual: current });
             }
@@ -529,13 +604,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
-        self.with_reader(|connection| {
-            connection
-                .prepare_cached("SELECT COALESCE(MAX(stream_version), 0) FROM annals_events WHERE stream_id = ?1")
-                .and_then(|mut statement| statement.query_row([stream_id], |row| row.get::<_, i64>(0)))
-                .map(|v| v as u64)
-                .map_err(backend)
-        })
+        self.with_reader(|connection| current_version(connection, stream_id))
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
