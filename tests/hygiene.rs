@@ -555,3 +555,95 @@ async fn crate_override_reaches_the_runtime_through_a_reexport() {
     assert_eq!(Bell::KIND, "bell");
     assert!(Bell::snapshot_format().is_some());
 }
+
+/// Lowercase unit structs named like the generated code's locals (`event`, `command`,
+/// `aggregate`, `target`, `value`, `bytes`, `source`, `payload`) sit next to every derive:
+/// the generated bindings stay bindings, not patterns naming these structs.
+#[allow(non_camel_case_types, dead_code)]
+mod locals_shadowed {
+    use annals::{Aggregate, Apply, Command, Event, Handle};
+    use serde::{Deserialize, Serialize};
+
+    struct event;
+    struct command;
+    struct aggregate;
+    struct target;
+    struct value;
+    struct bytes;
+    struct source;
+    struct payload;
+    struct schema_version;
+    struct event_type;
+
+    #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub struct Rang {
+        pub times: u32,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    pub struct RangV1 {
+        pub count: u32,
+    }
+
+    impl From<RangV1> for Rang {
+        fn from(v1: RangV1) -> Self {
+            Rang { times: v1.count }
+        }
+    }
+
+    #[derive(Event, Clone, Debug, PartialEq)]
+    pub enum BellEvent {
+        #[event(version = 2, upcast(from = 1, with = RangV1))]
+        Rang(Rang),
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("bell error")]
+    pub struct BellError;
+
+    #[derive(Aggregate, Default)]
+    #[aggregate(event = BellEvent, error = BellError)]
+    pub struct Bell {
+        pub rung: u32,
+    }
+
+    impl Apply<Rang> for Bell {
+        fn apply(&mut self, e: &Rang) {
+            self.rung += e.times;
+        }
+    }
+
+    #[derive(Command)]
+    #[command(aggregate = Bell, expect = any)]
+    pub struct Ring {
+        #[id]
+        pub bell: String,
+    }
+
+    #[derive(Command)]
+    #[command(aggregate = Bell)]
+    pub enum BellCommand {
+        Ring(Ring),
+    }
+
+    impl Handle<Ring> for Bell {
+        fn handle(&self, _: &Ring) -> Result<Vec<BellEvent>, BellError> {
+            Ok(vec![Rang { times: 1 }.into()])
+        }
+    }
+}
+
+#[test]
+fn derives_ignore_unit_structs_named_like_their_locals() {
+    use annals::{Aggregate, Command, Event};
+    use locals_shadowed::*;
+    let mut bell = Bell::default();
+    let decided = BellCommand::from(Ring { bell: "b".into() })
+        .handle(&bell)
+        .unwrap();
+    decided.iter().for_each(|e| bell.apply_event(e));
+    let old = BellEvent::decode("Rang", 1, br#"{"count":2}"#).unwrap();
+    bell.apply_event(&old);
+    assert_eq!(bell.rung, 3);
+    assert_eq!(decided[0].encode().unwrap().payload, br#"{"times":1}"#);
+}

@@ -123,6 +123,19 @@ pub fn snake_case(ident: &str) -> String {
     out
 }
 
+/// A local variable of generated code: `__annals_{name}`. The prefix keeps it apart from
+/// the user's names both ways: it captures no user name (an upcaster function called
+/// `value` still resolves to the function), and no user item captures it (a unit struct
+/// called `event` next to a derive would turn a plain `event` binding into a pattern).
+pub fn local(name: &str) -> proc_macro2::Ident {
+    proc_macro2::Ident::new(&format!("__annals_{name}"), Span::call_site())
+}
+
+/// The same local, reported at `span` (for an error about the expression it appears in).
+pub fn located(local: &proc_macro2::Ident, span: Span) -> proc_macro2::Ident {
+    proc_macro2::Ident::new(&local.to_string(), span)
+}
+
 #[cfg(test)]
 mod tests {
     use super::snake_case;

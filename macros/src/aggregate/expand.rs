@@ -5,6 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::model::AggregateModel;
+use crate::attr::local;
 
 pub fn expand(model: &AggregateModel) -> TokenStream {
     let AggregateModel {
@@ -15,13 +16,14 @@ pub fn expand(model: &AggregateModel) -> TokenStream {
         kind,
         snapshot,
     } = model;
+    let (state, bytes, event_arg) = (local("state"), local("bytes"), local("event"));
     let snapshot_format = snapshot.map(|(version, span)| {
         quote_spanned! {span=>
             fn snapshot_format() -> ::core::option::Option<#krate::SnapshotFormat<Self>> {
                 ::core::option::Option::Some(#krate::SnapshotFormat {
                     version: #version,
-                    encode: |state: &Self| #krate::__private::serde_json::to_vec::<Self>(state),
-                    decode: |bytes: &[u8]| #krate::__private::serde_json::from_slice::<Self>(bytes),
+                    encode: |#state: &Self| #krate::__private::serde_json::to_vec::<Self>(#state),
+                    decode: |#bytes: &[u8]| #krate::__private::serde_json::from_slice::<Self>(#bytes),
                 })
             }
         }
@@ -41,14 +43,14 @@ pub fn expand(model: &AggregateModel) -> TokenStream {
                 #error_type
 
                 #[inline]
-                fn apply_event(&mut self, event: &Self::Event) {
+                fn apply_event(&mut self, #event_arg: &Self::Event) {
                     // Through a generic function, whose `A::Event: ApplyTo<A>` comes from the
                     // trait's bound: a missing `Apply` impl is then reported once, at
                     // `event = ...`, not a second time here.
-                    fn apply<A: #krate::Aggregate>(state: &mut A, event: &A::Event) {
-                        #krate::ApplyTo::<A>::apply_to(event, state)
+                    fn apply<A: #krate::Aggregate>(#state: &mut A, #event_arg: &A::Event) {
+                        #krate::ApplyTo::<A>::apply_to(#event_arg, #state)
                     }
-                    apply::<Self>(self, event)
+                    apply::<Self>(self, #event_arg)
                 }
 
                 #snapshot_format

@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::model::{CommandModel, Expect, Header, Shape, Target};
-use crate::attr::respan;
+use crate::attr::{local, located, respan};
 
 pub fn expand(model: &CommandModel) -> TokenStream {
     let CommandModel { header, shape } = model;
@@ -14,10 +14,11 @@ pub fn expand(model: &CommandModel) -> TokenStream {
         krate,
         aggregate,
     } = header;
+    let (aggregate_arg, command, id_arg) = (local("aggregate"), local("command"), local("id"));
     let handle_sig = quote! {
         fn handle(
             &self,
-            aggregate: &Self::Aggregate,
+            #aggregate_arg: &Self::Aggregate,
         ) -> ::core::result::Result<
             ::std::vec::Vec<<Self::Aggregate as #krate::Aggregate>::Event>,
             <Self::Aggregate as #krate::Aggregate>::Error,
@@ -48,7 +49,7 @@ pub fn expand(model: &CommandModel) -> TokenStream {
             let span = aggregate.span();
             let krate_here = respan(krate, span);
             let handle = quote_spanned! {span=>
-                <#aggregate as #krate_here::Handle<Self>>::handle(aggregate, self)
+                <#aggregate as #krate_here::Handle<Self>>::handle(#aggregate_arg, self)
             };
             let body = quote! {
                 #[inline]
@@ -63,9 +64,9 @@ pub fn expand(model: &CommandModel) -> TokenStream {
             let extra = quote! {
                 #[inline]
                 fn aggregate_id<T: ::core::fmt::Display + ?::core::marker::Sized>(
-                    id: &T,
+                    #id_arg: &T,
                 ) -> ::std::string::String {
-                    ::std::string::ToString::to_string(id)
+                    ::std::string::ToString::to_string(#id_arg)
                 }
             };
             (body, extra)
@@ -78,22 +79,26 @@ pub fn expand(model: &CommandModel) -> TokenStream {
             // variant wraps a command of another aggregate.
             let handle_arms = variants.iter().map(|(variant, ty)| {
                 let span = ty.span();
+                // Located at the variant's type, so an unmet bound points there; resolved
+                // like the binding, so it still names it.
+                let command = located(&command, span);
+                let aggregate_arg = located(&aggregate_arg, span);
                 quote_spanned! {span=>
-                    Self::#variant(command) => command_of_this_aggregate::<#ty, #aggregate>(command, aggregate),
+                    Self::#variant(#command) => command_of_this_aggregate::<#ty, #aggregate>(#command, #aggregate_arg),
                 }
             });
             let body = quote! {
                 #[inline]
                 fn command_name(&self) -> &'static str {
-                    match self { #(Self::#idents(command) => #krate::Command::command_name(command),)* }
+                    match self { #(Self::#idents(#command) => #krate::Command::command_name(#command),)* }
                 }
                 #[inline]
                 fn aggregate_id(&self) -> ::std::string::String {
-                    match self { #(Self::#idents(command) => #krate::Command::aggregate_id(command),)* }
+                    match self { #(Self::#idents(#command) => #krate::Command::aggregate_id(#command),)* }
                 }
                 #[inline]
                 fn expect(&self) -> #krate::Expect {
-                    match self { #(Self::#idents(command) => #krate::Command::expect(command),)* }
+                    match self { #(Self::#idents(#command) => #krate::Command::expect(#command),)* }
                 }
                 #[inline]
                 #handle_sig {
@@ -103,8 +108,8 @@ pub fn expand(model: &CommandModel) -> TokenStream {
             let extra = quote! {
                 #[inline]
                 fn command_of_this_aggregate<C, A>(
-                    command: &C,
-                    aggregate: &A,
+                    #command: &C,
+                    #aggregate_arg: &A,
                 ) -> ::core::result::Result<
                     ::std::vec::Vec<<A as #krate::Aggregate>::Event>,
                     <A as #krate::Aggregate>::Error,
@@ -113,13 +118,13 @@ pub fn expand(model: &CommandModel) -> TokenStream {
                     C: #krate::Command<Aggregate = A>,
                     A: #krate::Aggregate,
                 {
-                    #krate::Command::handle(command, aggregate)
+                    #krate::Command::handle(#command, #aggregate_arg)
                 }
                 #(
                     #[automatically_derived]
                     impl ::core::convert::From<#variants_ty> for #ident {
                         #[inline]
-                        fn from(command: #variants_ty) -> Self { Self::#idents(command) }
+                        fn from(#command: #variants_ty) -> Self { Self::#idents(#command) }
                     }
                 )*
             };

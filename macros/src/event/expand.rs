@@ -5,6 +5,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::model::{EventEnum, EventVariant, UpcastStep};
+use crate::attr::local;
 
 pub fn expand(model: &EventEnum) -> TokenStream {
     let EventEnum {
@@ -83,16 +84,17 @@ fn encode_arm(krate: &syn::Path, variant: &EventVariant) -> TokenStream {
         version,
         ..
     } = variant;
+    let (value, bytes, source) = (local("value"), local("bytes"), local("source"));
     quote_spanned! {payload.span()=>
-        Self::#ident(payload) => match #krate::__private::serde_json::to_vec::<#payload>(payload) {
-            ::core::result::Result::Ok(payload) => ::core::result::Result::Ok(#krate::EncodedEvent {
+        Self::#ident(#value) => match #krate::__private::serde_json::to_vec::<#payload>(#value) {
+            ::core::result::Result::Ok(#bytes) => ::core::result::Result::Ok(#krate::EncodedEvent {
                 event_type: #name,
                 schema_version: #version,
-                payload,
+                payload: #bytes,
             }),
-            ::core::result::Result::Err(source) => ::core::result::Result::Err(#krate::EncodeError {
+            ::core::result::Result::Err(#source) => ::core::result::Result::Err(#krate::EncodeError {
                 event_type: #name,
-                source,
+                source: #source,
             }),
         },
     }
@@ -109,7 +111,7 @@ struct Locals {
 
 impl Locals {
     fn new() -> Locals {
-        let local = |name| Ident::new(name, Span::mixed_site());
+        let local = crate::attr::local;
         Locals {
             event_type: local("event_type"),
             schema_version: local("schema_version"),
@@ -246,9 +248,10 @@ fn apply_to_impl(model: &EventEnum) -> TokenStream {
         let krate = crate::attr::respan(krate, span);
         quote_spanned! {span=> __AnnalsTarget: #krate::Apply<#payload>, }
     });
+    let (event, target) = (local("event"), local("target"));
     let arms = variants.iter().map(|v| {
         let (variant, payload) = (&v.ident, &v.payload);
-        quote! { Self::#variant(event) => #krate::Apply::<#payload>::apply(target, event), }
+        quote! { Self::#variant(#event) => #krate::Apply::<#payload>::apply(#target, #event), }
     });
     // The impl is spanned at the enum's name, not at the derive: rustc then reports an unmet
     // bound as "required for `AccountEvent` to implement `ApplyTo<Account>`" with the
@@ -263,7 +266,7 @@ fn apply_to_impl(model: &EventEnum) -> TokenStream {
             #(#bounds)*
         {
             #[inline]
-            fn apply_to(&self, target: &mut __AnnalsTarget) {
+            fn apply_to(&self, #target: &mut __AnnalsTarget) {
                 match self { #(#arms)* }
             }
         }
@@ -280,12 +283,12 @@ fn from_impls(model: &EventEnum) -> TokenStream {
         .iter()
         .filter(|v| variants.iter().filter(|other| key(other) == key(v)).count() == 1)
         .map(|v| {
-            let (variant, payload) = (&v.ident, &v.payload);
+            let (variant, payload, event) = (&v.ident, &v.payload, local("event"));
             quote! {
                 #[automatically_derived]
                 impl ::core::convert::From<#payload> for #ident {
                     #[inline]
-                    fn from(event: #payload) -> Self { Self::#variant(event) }
+                    fn from(#event: #payload) -> Self { Self::#variant(#event) }
                 }
             }
         })
