@@ -35,7 +35,9 @@ async fn main() -> Result<(), Error> {
             "--memory" => memory = true,
             "--db" => db = args.next().ok_or("--db needs a file name")?,
             other => {
-                return Err(format!("unknown argument `{other}`; use --db FILE or --memory").into());
+                return Err(
+                    format!("unknown argument `{other}`; use --db FILE or --memory").into(),
+                );
             }
         }
     }

@@ -33,7 +33,10 @@ pub struct DepositedV1 {
 
 impl From<DepositedV1> for Deposited {
     fn from(v1: DepositedV1) -> Self {
-        Deposited { amount: v1.amount, reference: String::new() }
+        Deposited {
+            amount: v1.amount,
+            reference: String::new(),
+        }
     }
 }
 
@@ -65,8 +68,12 @@ pub enum AccountEvent {
 
 /// `{"name": ...}` → `{"owner": ...}`: the JSON of `Opened` v1 as v2.
 pub fn rename_name_to_owner(mut v1: serde_json::Value) -> Result<serde_json::Value, UpcastError> {
-    let object = v1.as_object_mut().ok_or_else(|| UpcastError::new("expected a JSON object"))?;
-    let name = object.remove("name").ok_or_else(|| UpcastError::missing_field("name"))?;
+    let object = v1
+        .as_object_mut()
+        .ok_or_else(|| UpcastError::new("expected a JSON object"))?;
+    let name = object
+        .remove("name")
+        .ok_or_else(|| UpcastError::missing_field("name"))?;
     object.insert("owner".to_owned(), name);
     Ok(v1)
 }
@@ -189,17 +196,30 @@ pub enum AccountCommand {
 
 impl Account {
     fn ensure_open(&self) -> Result<(), BankError> {
-        if self.closed { Err(BankError::Closed) } else { Ok(()) }
+        if self.closed {
+            Err(BankError::Closed)
+        } else {
+            Ok(())
+        }
     }
 }
 
 fn positive(amount: i64) -> Result<i64, BankError> {
-    if amount > 0 { Ok(amount) } else { Err(BankError::NonPositiveAmount(amount)) }
+    if amount > 0 {
+        Ok(amount)
+    } else {
+        Err(BankError::NonPositiveAmount(amount))
+    }
 }
 
 impl Handle<Open> for Account {
     fn handle(&self, command: &Open) -> Result<Vec<AccountEvent>, BankError> {
-        Ok(vec![Opened { owner: command.owner.clone() }.into()])
+        Ok(vec![
+            Opened {
+                owner: command.owner.clone(),
+            }
+            .into(),
+        ])
     }
 }
 
@@ -207,7 +227,13 @@ impl Handle<Deposit> for Account {
     fn handle(&self, command: &Deposit) -> Result<Vec<AccountEvent>, BankError> {
         self.ensure_open()?;
         let amount = positive(command.amount)?;
-        Ok(vec![Deposited { amount, reference: command.reference.clone() }.into()])
+        Ok(vec![
+            Deposited {
+                amount,
+                reference: command.reference.clone(),
+            }
+            .into(),
+        ])
     }
 }
 
@@ -216,7 +242,10 @@ impl Handle<Withdraw> for Account {
         self.ensure_open()?;
         let amount = positive(command.amount)?;
         if amount > self.balance {
-            return Err(BankError::InsufficientFunds { balance: self.balance, requested: amount });
+            return Err(BankError::InsufficientFunds {
+                balance: self.balance,
+                requested: amount,
+            });
         }
         Ok(vec![Withdrawn { amount }.into()])
     }

@@ -126,7 +126,10 @@ async fn a_creation_command_on_an_existing_stream_is_refused() {
     accounts.execute(open("a")).await.unwrap();
     accounts.execute(deposit("a", 1)).await.unwrap();
     let refused = accounts.execute(open("a")).await;
-    assert!(matches!(refused, Err(CommandError::AlreadyExists { version: 2, .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(CommandError::AlreadyExists { version: 2, .. })),
+        "{refused:?}"
+    );
 }
 
 /// Without the cache, every command loads the stream first.
