@@ -94,6 +94,8 @@ macro_rules! conformance_suite {
             later_snapshot_replaces_an_earlier_one,
             older_snapshot_does_not_replace_a_newer_one,
             snapshots_are_per_stream,
+            temporal_load_at_each_version,
+            temporal_load_as_of_a_time_between_appends,
         );
     };
     (@cases ($factory:expr); $($case:ident),* $(,)?) => {
@@ -1704,4 +1706,73 @@ pub async fn snapshots_are_per_stream<S: EventStore + SnapshotStore>(store: S) {
     assert_same_snapshot(&load_snapshot(&store, &a.stream_id).await.unwrap(), &a);
     assert_same_snapshot(&load_snapshot(&store, &b.stream_id).await.unwrap(), &b);
     assert!(load_snapshot(&store, &case.stream("c")).await.is_none());
+}
+
+// ---------------------------------------------------------------------------------------
+// Temporal loads (through the repository, on this store)
+// ---------------------------------------------------------------------------------------
+
+/// `load_at_version` gives the account after exactly its first n events, for each n.
+pub async fn temporal_load_at_each_version<S: EventStore + SnapshotStore>(store: S) {
+    use annals_examples::bank::{Account, Deposit, Open};
+    let case = Case::new("temporal_load_at_each_version");
+    let id = case.stream("account");
+    let accounts = annals::Repository::<Account, _>::new(store);
+    accounts
+        .execute(Open {
+            account: id.clone(),
+            owner: "Ada".into(),
+        })
+        .await
+        .unwrap();
+    for amount in [10, 20, 30] {
+        let deposit = Deposit {
+            account: id.clone(),
+            amount,
+            reference: String::new(),
+        };
+        accounts.execute(deposit).await.unwrap();
+    }
+    let balances: Vec<(u64, i64)> = {
+        let mut balances = Vec::new();
+        for version in 0..=5 {
+            let loaded = accounts.load_at_version(&id, version).await.unwrap();
+            balances.push((loaded.version, loaded.state.balance));
+        }
+        balances
+    };
+    assert_eq!(
+        balances,
+        [(0, 0), (1, 0), (2, 10), (3, 30), (4, 60), (4, 60)]
+    );
+}
+
+/// `load_as_of` a time between two appends gives the state before the later one.
+pub async fn temporal_load_as_of_a_time_between_appends<S: EventStore + SnapshotStore>(store: S) {
+    use annals_examples::bank::{Account, Deposit, Open};
+    let case = Case::new("temporal_load_as_of_a_time_between_appends");
+    let id = case.stream("account");
+    let accounts = annals::Repository::<Account, _>::new(store);
+    let opened = accounts
+        .execute(Open {
+            account: id.clone(),
+            owner: "Ada".into(),
+        })
+        .await
+        .unwrap();
+    let deposit = Deposit {
+        account: id.clone(),
+        amount: 10,
+        reference: String::new(),
+    };
+    let first = accounts.execute(deposit.clone()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    accounts.execute(deposit).await.unwrap();
+
+    let between = first.events[0].recorded_at + TimeDelta::milliseconds(5);
+    let then = accounts.load_as_of(&id, between).await.unwrap();
+    assert_eq!((then.version, then.state.balance), (2, 10));
+    let before = opened.events[0].recorded_at - TimeDelta::seconds(1);
+    let nothing = accounts.load_as_of(&id, before).await.unwrap();
+    assert_eq!(nothing.version, 0);
 }
