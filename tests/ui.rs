@@ -9,5 +9,6 @@ fn ui() {
     t.compile_fail("tests/ui/event/*.rs");
     t.compile_fail("tests/ui/aggregate/*.rs");
     t.compile_fail("tests/ui/command/*.rs");
+    t.compile_fail("tests/ui/projection/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }

@@ -7,6 +7,7 @@ mod attr;
 mod command;
 mod errors;
 mod event;
+mod projection;
 
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
@@ -30,4 +31,12 @@ pub fn derive_aggregate(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(Command, attributes(command, id))]
 pub fn derive_command(input: TokenStream) -> TokenStream {
     command::derive(&parse_macro_input!(input as DeriveInput)).into()
+}
+
+/// Implements `annals::Projection` for a read model: its name, version, the event types it
+/// reads and the dispatch of each to its `Project` handler.
+/// See the `annals::Projection` documentation for the attribute reference.
+#[proc_macro_derive(Projection, attributes(projection))]
+pub fn derive_projection(input: TokenStream) -> TokenStream {
+    projection::derive(&parse_macro_input!(input as DeriveInput)).into()
 }

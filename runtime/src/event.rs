@@ -47,6 +47,8 @@ pub trait Event: Sized + Send + Sync + 'static {
     /// Every name a stored event of this family may carry: current names and their aliases.
     /// Event-type filters on the global log use this list.
     const STORED_NAMES: &'static [&'static str];
+    /// Each variant: its Rust name, its stored type name, its aliases and its version.
+    const VARIANTS: &'static [VariantInfo];
 
     /// The stable type name of this event (stored beside the payload).
     fn event_type(&self) -> &'static str;
@@ -90,6 +92,26 @@ pub trait Event: Sized + Send + Sync + 'static {
 pub trait ApplyTo<A: ?Sized>: Event {
     /// Applies this event to `target`.
     fn apply_to(&self, target: &mut A);
+}
+
+/// One variant of an event family, as `#[derive(Event)]` declared it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VariantInfo {
+    /// The Rust variant name (`Deposited`).
+    pub variant: &'static str,
+    /// The stable type name events of this variant are stored under.
+    pub name: &'static str,
+    /// Former type names that still load as this variant.
+    pub aliases: &'static [&'static str],
+    /// The current schema version.
+    pub version: u32,
+}
+
+impl VariantInfo {
+    /// The name and the aliases: every type name a stored event of this variant may carry.
+    pub fn stored_names(&self) -> impl Iterator<Item = &'static str> + use<> {
+        std::iter::once(self.name).chain(self.aliases.iter().copied())
+    }
 }
 
 /// An event encoded for storage.

@@ -8,7 +8,10 @@
 //!   stored versions, payload encoding, and dispatch of each variant to an [`Apply`] handler;
 //! - [`macro@Aggregate`] on the state: binds its events, its domain error and its stream kind;
 //! - [`macro@Command`] on command structs (and enums of them): the target id, the expected
-//!   stream state, and routing to the aggregate's [`Handle`] implementation.
+//!   stream state, and routing to the aggregate's [`Handle`] implementation;
+//! - [`macro@Projection`] on a read model: the events it consumes (whole enums or some of
+//!   their variants), its name and version, and dispatch to its [`Project`] handlers. A
+//!   [`projection::ProjectionRunner`] feeds it from the global log.
 //!
 //! A [`Repository`] then runs the command path against any [`EventStore`]: load (snapshot +
 //! tail) → decide → append with the expected version → on conflict reload and retry →
@@ -86,6 +89,7 @@ extern crate self as annals;
 pub mod aggregate;
 pub mod command;
 pub mod event;
+pub mod projection;
 pub mod repository;
 pub mod store;
 pub mod testing;
@@ -94,8 +98,9 @@ pub use aggregate::{Aggregate, Apply, SnapshotFormat};
 pub use command::{Command, Expect, Handle};
 pub use event::{
     ApplyTo, DecodeFailure, EncodeError, EncodedEvent, Event, EventDecodeError, RawUpcaster,
-    UpcastError,
+    UpcastError, VariantInfo,
 };
+pub use projection::{Project, ProjectTo, Projection, Recorded};
 pub use repository::{
     CommandError, CommandOutcome, Envelope, LoadError, Loaded, Repository, RetryPolicy,
     SnapshotPolicy,
@@ -114,7 +119,7 @@ pub use chrono::{DateTime, Utc};
 pub use uuid::Uuid;
 
 #[cfg(feature = "derive")]
-pub use annals_macros::{Aggregate, Command, Event};
+pub use annals_macros::{Aggregate, Command, Event, Projection};
 
 /// Re-exports used by generated code. Not public API: may change in any release.
 #[doc(hidden)]

@@ -31,6 +31,14 @@ pub fn expand(model: &EventEnum) -> TokenStream {
         ..
     } = &locals;
     let apply_to = apply_to_impl(model);
+    let project_to = project_to_impl(model);
+    let variant_infos = variants.iter().map(|v| {
+        let (variant, name, version) = (v.ident.to_string(), &v.name.0, v.version);
+        let aliases = v.aliases.iter().map(|(alias, _)| alias);
+        quote! {
+            #krate::VariantInfo { variant: #variant, name: #name, aliases: &[#(#aliases),*], version: #version }
+        }
+    });
     let from_impls = from_impls(model);
 
     quote! {
@@ -41,6 +49,7 @@ pub fn expand(model: &EventEnum) -> TokenStream {
             impl #krate::Event for #ident {
                 const NAMES: &'static [&'static str] = &[#(#names),*];
                 const STORED_NAMES: &'static [&'static str] = &[#(#stored_names),*];
+                const VARIANTS: &'static [#krate::VariantInfo] = &[#(#variant_infos),*];
 
                 #[inline]
                 fn event_type(&self) -> &'static str {
@@ -71,6 +80,7 @@ pub fn expand(model: &EventEnum) -> TokenStream {
             }
 
             #apply_to
+            #project_to
             #from_impls
         };
     }
@@ -273,6 +283,50 @@ fn apply_to_impl(model: &EventEnum) -> TokenStream {
     }
 }
 
+/// `impl<P: Project<P1> + Project<P2> + ...> ProjectTo<P> for Enum`: each variant handed to
+/// its projection handler with the envelope. Bounds spanned as in [`apply_to_impl`].
+fn project_to_impl(model: &EventEnum) -> TokenStream {
+    let EventEnum {
+        ident,
+        krate,
+        variants,
+    } = model;
+    let bounds = variants.iter().map(|v| {
+        let payload = &v.payload;
+        let span = payload.span();
+        let krate = crate::attr::respan(krate, span);
+        quote_spanned! {span=> __AnnalsProjection: #krate::Project<#payload>, }
+    });
+    let (event, recorded, projection) = (local("event"), local("recorded"), local("projection"));
+    let arms = variants.iter().map(|v| {
+        let (variant, payload) = (&v.ident, &v.payload);
+        quote! {
+            Self::#variant(#event) => #krate::Project::<#payload>::project(
+                #projection,
+                #krate::Recorded::new(#recorded, #event),
+            ),
+        }
+    });
+    let span = ident.span();
+    let krate_here = crate::attr::respan(krate, span);
+    quote_spanned! {span=>
+        #[automatically_derived]
+        impl<__AnnalsProjection: ?::core::marker::Sized> #krate_here::ProjectTo<__AnnalsProjection> for #ident
+        where
+            #(#bounds)*
+        {
+            #[inline]
+            fn project_to(
+                self,
+                #recorded: &#krate_here::RecordedEvent,
+                #projection: &mut __AnnalsProjection,
+            ) {
+                match self { #(#arms)* }
+            }
+        }
+    }
+}
+
 /// `From<Payload> for Enum`, for payload types used by exactly one variant.
 fn from_impls(model: &EventEnum) -> TokenStream {
     let EventEnum {
@@ -305,6 +359,7 @@ pub fn fallback(model: &EventEnum) -> TokenStream {
             impl #krate::Event for #ident {
                 const NAMES: &'static [&'static str] = &[];
                 const STORED_NAMES: &'static [&'static str] = &[];
+                const VARIANTS: &'static [#krate::VariantInfo] = &[];
                 fn event_type(&self) -> &'static str { ::core::unreachable!() }
                 fn schema_version(&self) -> u32 { ::core::unreachable!() }
                 fn encode(&self) -> ::core::result::Result<#krate::EncodedEvent, #krate::EncodeError> {
@@ -316,6 +371,11 @@ pub fn fallback(model: &EventEnum) -> TokenStream {
             }
             impl<__AnnalsTarget: ?::core::marker::Sized> #krate::ApplyTo<__AnnalsTarget> for #ident {
                 fn apply_to(&self, _: &mut __AnnalsTarget) { ::core::unreachable!() }
+            }
+            impl<__AnnalsProjection: ?::core::marker::Sized> #krate::ProjectTo<__AnnalsProjection> for #ident {
+                fn project_to(self, _: &#krate::RecordedEvent, _: &mut __AnnalsProjection) {
+                    ::core::unreachable!()
+                }
             }
         };
     }

@@ -313,6 +313,10 @@ impl EventStore for InMemoryStore {
             .collect())
     }
 
+    fn subscribe(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.subscribe_head())
+    }
+
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
         Ok(self.read().stream_version(stream_id))
     }

@@ -376,6 +376,13 @@ pub trait EventStore: Send + Sync + 'static {
         Ok(true)
     }
 
+    /// Wake-ups for live readers: a receiver of the head position that changes after
+    /// appends, or `None` when the store cannot tell (readers then poll). Values may be
+    /// skipped; the log is the source of truth.
+    fn subscribe(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
     /// The current version of `stream_id` (0 when it has no events).
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError>;
 

@@ -251,6 +251,8 @@ pub struct PostgresStore {
     pool: Pool,
     sql: Arc<Sql>,
     schema: Arc<str>,
+    /// The highest position this process appended: wakes live readers in this process.
+    appended: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -291,7 +293,9 @@ impl PostgresStore {
             .max_size(options.pool_size)
             .build()
             .map_err(backend)?;
+        let (appended, _) = tokio::sync::watch::channel(0);
         let store = PostgresStore {
+            appended: Arc::new(appended),
             pool,
             sql: Arc::new(Sql::new(&options.schema)),
             schema: options.schema.into(),
@@ -419,6 +423,18 @@ impl PostgresStore {
             positions: vec![row.try_get::<_, i64>(0).map_err(backend)? as u64],
             recorded_at: row.try_get(1).map_err(backend)?,
         })
+    }
+
+    /// Wakes live readers in this process after an append.
+    fn announce(&self, result: &AppendResult) {
+        let last = result.last_position();
+        self.appended.send_if_modified(|head| {
+            let advanced = last > *head;
+            if advanced {
+                *head = last;
+            }
+            advanced
+        });
     }
 
     async fn query(
@@ -581,9 +597,11 @@ impl EventStore for PostgresStore {
         if let [event] = events.as_slice()
             && let Some(version) = exact_version(expected)
         {
-            return self
+            let result = self
                 .append_one_at(stream_id, expected, version, event)
-                .await;
+                .await?;
+            self.announce(&result);
+            return Ok(result);
         }
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
         let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
@@ -659,11 +677,17 @@ impl EventStore for PostgresStore {
             stream_version = row.try_get::<_, i64>(2).map_err(backend)? as u64;
             recorded_at = Some(row.try_get(3).map_err(backend)?);
         }
-        Ok(AppendResult {
+        let result = AppendResult {
             stream_version,
             positions,
             recorded_at: recorded_at.unwrap_or_else(Utc::now),
-        })
+        };
+        self.announce(&result);
+        Ok(result)
+    }
+
+    fn subscribe(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.appended.subscribe())
     }
 
     async fn read_stream(

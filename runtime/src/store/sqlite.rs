@@ -603,6 +603,10 @@ impl EventStore for SqliteStore {
         })
     }
 
+    fn subscribe(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.subscribe_head())
+    }
+
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
         self.with_reader(|connection| current_version(connection, stream_id))
     }

@@ -1,0 +1,598 @@
+//! The projection runner: catch-up from the checkpoint in batches, then live tailing.
+//!
+//! Each projection runs in its own task. Its read model and its checkpoint (the position of
+//! the last event it handled) sit behind one lock and change together, so a reader never
+//! sees one without the other, and each event is applied exactly once. The task reads the
+//! global log *after* the checkpoint, filtered to the projection's event types, a batch at a
+//! time; once a read comes back short it has caught up, and it waits for the store's
+//! wake-up ([`EventStore::subscribe`]), a poll interval, or a [`ProjectionHandle::wait_for`].
+//!
+//! A failing event (one that does not decode) stops that projection only: its checkpoint
+//! stays before the event, the failure is recorded ([`ProjectionHandle::status`]), and the
+//! runner retries with exponential backoff until the data is fixed or an operator skips the
+//! event ([`ProjectionHandle::skip`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use super::Projection;
+use crate::store::{EventFilter, EventStore, StoreError};
+
+/// How a runner reads and waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunnerOptions {
+    /// Events read per round trip.
+    pub batch_size: usize,
+    /// How long a caught-up runner waits for a wake-up before it reads again anyway (the
+    /// only way to see appends by other processes on stores without notifications).
+    pub poll_interval: Duration,
+    /// The first pause after a failure; doubled after each further failure.
+    pub initial_backoff: Duration,
+    /// The longest pause after a failure.
+    pub max_backoff: Duration,
+}
+
+impl Default for RunnerOptions {
+    /// Batches of 1,000; a poll every 250 ms; backoff from 10 ms to 5 s.
+    fn default() -> Self {
+        RunnerOptions {
+            batch_size: 1_000,
+            poll_interval: Duration::from_millis(250),
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Starts projections over one store.
+///
+/// ```
+/// # use std::collections::HashMap;
+/// # use annals::{Event, Project, Projection, Recorded};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// # struct Deposited { amount: i64 }
+/// # #[derive(Event, Clone, Debug, PartialEq)]
+/// # enum AccountEvent { Deposited(Deposited) }
+/// # #[derive(Projection, Default)]
+/// # #[projection(name = "totals", events(AccountEvent))]
+/// # struct Totals { total: i64 }
+/// # impl Project<Deposited> for Totals {
+/// #     fn project(&mut self, deposit: Recorded<'_, Deposited>) { self.total += deposit.amount }
+/// # }
+/// use annals::projection::ProjectionRunner;
+/// use annals::{EventStore, ExpectedVersion, InMemoryStore, Metadata, NewEvent};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = InMemoryStore::new();
+/// let totals = ProjectionRunner::new(store.clone()).spawn(Totals::default());
+///
+/// let deposit = NewEvent::new("Deposited", 1, br#"{"amount":5}"#.to_vec(), Metadata::default());
+/// let appended = store.append("account-1", ExpectedVersion::Any, vec![deposit]).await?;
+///
+/// // Read your writes: wait until the projection has handled the append.
+/// totals.wait_for(appended.last_position(), Duration::from_secs(5)).await?;
+/// assert_eq!(totals.read(|t| t.total), 5);
+/// totals.stop().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ProjectionRunner<S> {
+    store: S,
+    options: RunnerOptions,
+}
+
+impl<S: EventStore + Clone> ProjectionRunner<S> {
+    /// A runner over `store` with the default options.
+    pub fn new(store: S) -> Self {
+        ProjectionRunner {
+            store,
+            options: RunnerOptions::default(),
+        }
+    }
+
+    /// Sets the options.
+    pub fn with_options(mut self, options: RunnerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Starts `projection` from the beginning of the log, in a task of its own.
+    pub fn spawn<P: Projection>(&self, projection: P) -> ProjectionHandle<P> {
+        self.spawn_from(projection, 0)
+    }
+
+    /// Starts `projection` with a read model that already includes every event up to the
+    /// event at `checkpoint` (a restored read model, or 0 for the beginning).
+    pub fn spawn_from<P: Projection>(&self, projection: P, checkpoint: u64) -> ProjectionHandle<P> {
+        let shared = Arc::new(Shared {
+            tracked: RwLock::new(Tracked {
+                projection,
+                checkpoint,
+                handled: 0,
+            }),
+            reads_started: AtomicU64::new(0),
+            caught_up: watch::channel(0).0,
+            status: watch::channel(Status::Starting).0,
+            wake: Notify::new(),
+            stop: watch::channel(false).0,
+            skip: RwLock::new(None),
+        });
+        let task = tokio::spawn(run(self.store.clone(), self.options, Arc::clone(&shared)));
+        let reader = ProjectionReader {
+            shared,
+            filter: Arc::new(EventFilter::types(P::event_types())),
+            store: Arc::new(self.store.clone()),
+        };
+        ProjectionHandle { reader, task }
+    }
+}
+
+/// What a projection is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// It has not finished its first read yet.
+    Starting,
+    /// It is reading or waiting for new events.
+    Running,
+    /// It stopped at an event, or the store failed; it retries with backoff.
+    Failing(ProjectionFailure),
+    /// It was stopped.
+    Stopped,
+}
+
+/// Why a projection is stuck.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionFailure {
+    /// The projection's name.
+    pub projection: &'static str,
+    /// The global position of the event it cannot handle (`None`: the store failed).
+    pub position: Option<u64>,
+    /// That event's stream and type, when there is one.
+    pub event: Option<(String, String)>,
+    /// What went wrong.
+    pub message: String,
+    /// How many times in a row it has failed.
+    pub attempts: u32,
+}
+
+/// How far a projection is behind the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lag {
+    /// The position of the last event the projection handled (0: none yet).
+    pub checkpoint: u64,
+    /// The position of the last event in the log.
+    pub head: u64,
+    /// Positions of the log between the checkpoint and the head (events of every type,
+    /// so a filtered projection that has caught up may show events it does not consume).
+    pub positions_behind: u64,
+    /// How long ago the oldest event the projection consumes but has not handled was
+    /// recorded (zero when it has handled all of them).
+    pub time_behind: Duration,
+}
+
+/// A read-your-writes wait that did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    /// The projection did not get there in time.
+    #[error(
+        "projection `{projection}` did not reach position {position} within {timeout:?}{}",
+        failing.as_ref().map(|f| format!(" (it is failing: {})", f.message)).unwrap_or_default()
+    )]
+    Timeout {
+        /// The projection.
+        projection: &'static str,
+        /// The position waited for.
+        position: u64,
+        /// The time allowed.
+        timeout: Duration,
+        /// Why the projection is stuck, if it is failing.
+        failing: Option<ProjectionFailure>,
+    },
+    /// The projection is stopped.
+    #[error("projection `{projection}` is stopped")]
+    Stopped {
+        /// The projection.
+        projection: &'static str,
+    },
+    /// The store failed while checking.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Tracked<P> {
+    projection: P,
+    /// The position of the last event handled.
+    checkpoint: u64,
+    /// Events handled since the start.
+    handled: u64,
+}
+
+struct Shared<P> {
+    tracked: RwLock<Tracked<P>>,
+    /// Reads started so far; each read gets the next number.
+    reads_started: AtomicU64,
+    /// The number of the last read that came back short (caught up) and was applied.
+    caught_up: watch::Sender<u64>,
+    status: watch::Sender<Status>,
+    wake: Notify,
+    stop: watch::Sender<bool>,
+    /// An event position the operator asked to skip.
+    skip: RwLock<Option<u64>>,
+}
+
+impl<P> Shared<P> {
+    fn tracked(&self) -> RwLockReadGuard<'_, Tracked<P>> {
+        self.tracked.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Queries a running projection's read model; cheap to clone.
+pub struct ProjectionReader<P> {
+    shared: Arc<Shared<P>>,
+    filter: Arc<EventFilter>,
+    store: Arc<dyn StoreAccess>,
+}
+
+impl<P> Clone for ProjectionReader<P> {
+    fn clone(&self) -> Self {
+        ProjectionReader {
+            shared: Arc::clone(&self.shared),
+            filter: Arc::clone(&self.filter),
+            store: Arc::clone(&self.store),
+        }
+    }
+}
+
+impl<P: Projection> ProjectionReader<P> {
+    /// Runs `query` on the read model (under a read lock: keep it short).
+    pub fn read<R>(&self, query: impl FnOnce(&P) -> R) -> R {
+        query(&self.shared.tracked().projection)
+    }
+
+    /// The position of the last event handled (0: none yet).
+    pub fn checkpoint(&self) -> u64 {
+        self.shared.tracked().checkpoint
+    }
+
+    /// How many events the projection has handled since it started.
+    pub fn handled(&self) -> u64 {
+        self.shared.tracked().handled
+    }
+
+    /// What the projection is doing.
+    pub fn status(&self) -> Status {
+        self.shared.status.borrow().clone()
+    }
+
+    /// The checkpoint, the head of the log, and the lag in positions and in time.
+    pub async fn lag(&self) -> Result<Lag, StoreError> {
+        let checkpoint = self.checkpoint();
+        let head = self.store.head_position().await?;
+        let oldest_unhandled = self.store.first_after(checkpoint, &self.filter).await?;
+        let time_behind = oldest_unhandled
+            .and_then(|at| (Utc::now() - at).to_std().ok())
+            .unwrap_or(Duration::ZERO);
+        Ok(Lag {
+            checkpoint,
+            head,
+            positions_behind: head.saturating_sub(checkpoint),
+            time_behind,
+        })
+    }
+
+    /// Read-your-writes: waits until the projection has handled every event that was
+    /// appended before this call (pass the position from a command's outcome, for the
+    /// error message), or `timeout` passes.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), WaitError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let timed_out = || WaitError::Timeout {
+            projection: P::NAME,
+            position,
+            timeout,
+            failing: match self.status() {
+                Status::Failing(failure) => Some(failure),
+                _ => None,
+            },
+        };
+        // A read that starts after every earlier append is visible, and comes back caught
+        // up, has handled them all.
+        if !self.store.wait_for_visible_appends(timeout).await? {
+            return Err(timed_out());
+        }
+        let mut caught_up = self.shared.caught_up.subscribe();
+        let reads_before = self.shared.reads_started.load(Ordering::SeqCst);
+        self.shared.wake.notify_one();
+        loop {
+            if *caught_up.borrow_and_update() > reads_before {
+                return Ok(());
+            }
+            if matches!(*self.shared.status.borrow(), Status::Stopped) {
+                return Err(WaitError::Stopped {
+                    projection: P::NAME,
+                });
+            }
+            match tokio::time::timeout_at(deadline, caught_up.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    return Err(WaitError::Stopped {
+                        projection: P::NAME,
+                    });
+                }
+                Err(_) => return Err(timed_out()),
+            }
+        }
+    }
+}
+
+/// A running projection: query it, wait for it, watch its lag and status, operate it.
+/// Dropping the handle leaves the projection running until the runtime shuts down; call
+/// [`stop`](ProjectionHandle::stop) to stop it after its current batch.
+pub struct ProjectionHandle<P> {
+    reader: ProjectionReader<P>,
+    task: JoinHandle<()>,
+}
+
+impl<P> std::ops::Deref for ProjectionHandle<P> {
+    type Target = ProjectionReader<P>;
+
+    fn deref(&self) -> &ProjectionReader<P> {
+        &self.reader
+    }
+}
+
+/// What a reader needs from the store (lag, read-your-writes), without the store's type.
+#[async_trait::async_trait]
+trait StoreAccess: Send + Sync {
+    async fn head_position(&self) -> Result<u64, StoreError>;
+    async fn first_after(
+        &self,
+        after: u64,
+        filter: &EventFilter,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+    async fn wait_for_visible_appends(&self, timeout: Duration) -> Result<bool, StoreError>;
+}
+
+#[async_trait::async_trait]
+impl<S: EventStore> StoreAccess for S {
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        EventStore::head_position(self).await
+    }
+
+    async fn first_after(
+        &self,
+        after: u64,
+        filter: &EventFilter,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self
+            .read_all(after, 1, filter)
+            .await?
+            .first()
+            .map(|e| e.recorded_at))
+    }
+
+    async fn wait_for_visible_appends(&self, timeout: Duration) -> Result<bool, StoreError> {
+        EventStore::wait_for_visible_appends(self, timeout).await
+    }
+}
+
+impl<P: Projection> ProjectionHandle<P> {
+    /// A cheap, cloneable reader of this projection (for query handlers).
+    pub fn reader(&self) -> ProjectionReader<P> {
+        self.reader.clone()
+    }
+
+    /// Skips the event at `position` if the projection is stuck on it (an operator's
+    /// decision, after reading [`status`](ProjectionReader::status)); the runner retries at
+    /// once.
+    pub fn skip(&self, position: u64) {
+        *self
+            .reader
+            .shared
+            .skip
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(position);
+        self.reader.shared.wake.notify_one();
+    }
+
+    /// Retries a failing projection now instead of after its backoff.
+    pub fn retry_now(&self) {
+        self.reader.shared.wake.notify_one();
+    }
+
+    /// Rebuilds the read model from zero: `rebuilt` (usually `Default::default()`)
+    /// replaces it, the checkpoint goes back to 0, and the runner replays the log.
+    pub fn rebuild(&self, rebuilt: P) {
+        let mut tracked = self
+            .reader
+            .shared
+            .tracked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *tracked = Tracked {
+            projection: rebuilt,
+            checkpoint: 0,
+            handled: 0,
+        };
+        drop(tracked);
+        self.reader.shared.wake.notify_one();
+    }
+
+    /// Stops the projection after its current batch and waits for its task to end.
+    pub async fn stop(self) {
+        self.reader.shared.stop.send_replace(true);
+        self.reader.shared.wake.notify_one();
+        let _ = self.task.await;
+        self.reader.shared.status.send_replace(Status::Stopped);
+    }
+}
+
+/// The runner's task.
+async fn run<S: EventStore, P: Projection>(
+    store: S,
+    options: RunnerOptions,
+    shared: Arc<Shared<P>>,
+) {
+    let filter = EventFilter::types(P::event_types());
+    let mut notifications = store.subscribe();
+    let mut stop = shared.stop.subscribe();
+    let mut failures: u32 = 0;
+    let batch_size = options.batch_size.max(1);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let read_number = shared.reads_started.fetch_add(1, Ordering::SeqCst) + 1;
+        let after = shared.tracked().checkpoint;
+        // Stopping does not wait for a slow read: nothing of it has been applied yet.
+        let read = tokio::select! {
+            read = store.read_all(after, batch_size, &filter) => read,
+            _ = stop.changed() => break,
+        };
+        let outcome = match read {
+            Ok(events) => apply_batch(&shared, after, &events).map(|()| events.len()),
+            Err(error) => Err(failure::<P>(None, error.to_string())),
+        };
+        match outcome {
+            Ok(read) => {
+                failures = 0;
+                shared.status.send_if_modified(|status| {
+                    let changed = *status != Status::Running;
+                    *status = Status::Running;
+                    changed
+                });
+                if read == batch_size {
+                    // Catching up: let other tasks on this worker run between batches.
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                shared.caught_up.send_replace(read_number);
+                tokio::select! {
+                    () = shared.wake.notified() => {}
+                    () = changed(&mut notifications) => {}
+                    () = tokio::time::sleep(options.poll_interval) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            Err(mut failure) => {
+                failures += 1;
+                failure.attempts = failures;
+                tracing::warn!(projection = P::NAME, position = ?failure.position, message = %failure.message, attempts = failures, "projection failing");
+                shared.status.send_replace(Status::Failing(failure));
+                let pause = options
+                    .initial_backoff
+                    .saturating_mul(1 << (failures - 1).min(16))
+                    .min(options.max_backoff);
+                tokio::select! {
+                    () = shared.wake.notified() => {}
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+    shared.status.send_replace(Status::Stopped);
+}
+
+/// Applies `events` (read after `after`) to the read model, one at a time, moving the
+/// checkpoint with each. Stops at an event that fails (unless the operator skips it).
+fn apply_batch<P: Projection>(
+    shared: &Shared<P>,
+    after: u64,
+    events: &[crate::store::RecordedEvent],
+) -> Result<(), ProjectionFailure> {
+    let mut tracked = shared
+        .tracked
+        .write()
+        .unwrap_or_else(PoisonError::into_inner);
+    if tracked.checkpoint != after {
+        // Rebuilt while reading: this batch belongs to the old read model.
+        return Ok(());
+    }
+    let span = tracing::debug_span!(
+        "annals.projection.batch",
+        projection = P::NAME,
+        after,
+        events = events.len()
+    );
+    let _entered = span.enter();
+    for recorded in events {
+        // A panicking handler is a failure of this projection, not of its task: without
+        // this the runner would die and its readers wait forever. The read model may hold
+        // part of the event; the retry applies it again (fix the handler, then rebuild).
+        let projected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tracked
+                .projection
+                .project_recorded(recorded)
+                .map_err(|error| error.to_string())
+        }))
+        .unwrap_or_else(|panic| Err(format!("the handler panicked: {}", panic_message(&panic))));
+        if let Err(error) = projected {
+            let mut skip = shared.skip.write().unwrap_or_else(PoisonError::into_inner);
+            if *skip != Some(recorded.position) {
+                return Err(failure::<P>(
+                    Some((
+                        recorded.position,
+                        recorded.stream_id.clone(),
+                        recorded.event_type.clone(),
+                    )),
+                    error,
+                ));
+            }
+            *skip = None;
+            tracing::warn!(
+                projection = P::NAME,
+                position = recorded.position,
+                "skipping an event, as an operator asked"
+            );
+        }
+        tracked.checkpoint = recorded.position;
+        tracked.handled += 1;
+    }
+    Ok(())
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+fn failure<P: Projection>(
+    event: Option<(u64, String, String)>,
+    message: String,
+) -> ProjectionFailure {
+    let (position, event) = match event {
+        Some((position, stream, event_type)) => (Some(position), Some((stream, event_type))),
+        None => (None, None),
+    };
+    ProjectionFailure {
+        projection: P::NAME,
+        position,
+        event,
+        message,
+        attempts: 0,
+    }
+}
+
+/// Resolves when the store's wake-up changes; never, when the store has none.
+async fn changed(notifications: &mut Option<watch::Receiver<u64>>) {
+    match notifications {
+        Some(receiver) => {
+            if receiver.changed().await.is_err() {
+                *notifications = None;
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}

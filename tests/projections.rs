@@ -1,0 +1,494 @@
+//! The projection runner on every store (memory, SQLite, PostgreSQL): catch-up, live
+//! tailing, filtering, read-your-writes, concurrent writers, rebuilds, failures and
+//! resuming from a checkpoint.
+
+mod services;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use annals::projection::{ProjectionRunner, RunnerOptions, Status};
+use annals::store::sqlite::SqliteStore;
+use annals::{
+    EventStore, ExpectedVersion, Metadata, NewEvent, Project, Projection, Recorded, Repository,
+    SnapshotStore,
+};
+use annals_examples::bank::{
+    Account, AccountEvent, Closed, Deposit, Deposited, Open, Opened, Withdraw, Withdrawn,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Every account's balance, from every account event.
+#[derive(Projection, Default, Clone, Debug, PartialEq)]
+#[projection(name = "balances", events(AccountEvent))]
+struct Balances {
+    by_account: BTreeMap<String, i64>,
+    closed: Vec<String>,
+}
+
+impl Project<Opened> for Balances {
+    fn project(&mut self, opened: Recorded<'_, Opened>) {
+        self.by_account.insert(opened.stream_id.to_owned(), 0);
+    }
+}
+
+impl Project<Deposited> for Balances {
+    fn project(&mut self, deposit: Recorded<'_, Deposited>) {
+        *self
+            .by_account
+            .entry(deposit.stream_id.to_owned())
+            .or_default() += deposit.amount;
+    }
+}
+
+impl Project<Withdrawn> for Balances {
+    fn project(&mut self, withdrawal: Recorded<'_, Withdrawn>) {
+        *self
+            .by_account
+            .entry(withdrawal.stream_id.to_owned())
+            .or_default() -= withdrawal.amount;
+    }
+}
+
+impl Project<Closed> for Balances {
+    fn project(&mut self, closed: Recorded<'_, Closed>) {
+        self.closed.push(closed.stream_id.to_owned());
+    }
+}
+
+/// Deposits only: the runner must not even read other events for it.
+#[derive(Projection, Default, Clone, Debug, PartialEq)]
+#[projection(name = "deposit_count", events(AccountEvent::{Deposited}))]
+struct DepositCount {
+    deposits: u64,
+    /// Per stream, the last version seen: each stream must arrive in version order (the
+    /// global order interleaves streams, and on PostgreSQL follows commit order).
+    versions: BTreeMap<String, u64>,
+}
+
+impl Project<Deposited> for DepositCount {
+    fn project(&mut self, deposit: Recorded<'_, Deposited>) {
+        let last = self
+            .versions
+            .entry(deposit.stream_id.to_owned())
+            .or_default();
+        assert!(
+            deposit.stream_version > *last,
+            "{} out of version order",
+            deposit.stream_id
+        );
+        *last = deposit.stream_version;
+        self.deposits += 1;
+    }
+}
+
+fn sqlite_store() -> SqliteStore {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("annals-projections-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    SqliteStore::open(dir.join(format!("p-{}.sqlite", NEXT.fetch_add(1, Ordering::Relaxed))))
+        .unwrap()
+}
+
+fn quick() -> RunnerOptions {
+    RunnerOptions {
+        poll_interval: Duration::from_millis(20),
+        ..RunnerOptions::default()
+    }
+}
+
+async fn open(accounts: &Repository<Account, impl EventStore + SnapshotStore>, id: &str) {
+    accounts
+        .execute(Open {
+            account: id.into(),
+            owner: "Ada".into(),
+        })
+        .await
+        .unwrap();
+}
+
+async fn deposit(
+    accounts: &Repository<Account, impl EventStore + SnapshotStore>,
+    id: &str,
+    amount: i64,
+) -> u64 {
+    let deposit = Deposit {
+        account: id.into(),
+        amount,
+        reference: String::new(),
+    };
+    accounts.execute(deposit).await.unwrap().position.unwrap()
+}
+
+// ------------------------------------------------------------------------------------------
+// The behaviours, generic over the store
+// ------------------------------------------------------------------------------------------
+
+/// Events recorded before the projection starts are caught up from the beginning.
+async fn catches_up_on_existing_events<S: EventStore + SnapshotStore + Clone>(store: S) {
+    let accounts = Repository::<Account, _>::new(store.clone());
+    open(&accounts, "a").await;
+    deposit(&accounts, "a", 10).await;
+    let last = deposit(&accounts, "a", 5).await;
+    let balances = ProjectionRunner::new(store)
+        .with_options(quick())
+        .spawn(Balances::default());
+    balances.wait_for(last, WAIT).await.unwrap();
+    assert_eq!(balances.read(|b| b.by_account["account-a"]), 15);
+    balances.stop().await;
+}
+
+/// Events recorded while the projection runs reach it (live tailing), and a query can wait
+/// for a command's position (read-your-writes).
+async fn tails_live_events<S: EventStore + SnapshotStore + Clone>(store: S) {
+    let balances = ProjectionRunner::new(store.clone())
+        .with_options(quick())
+        .spawn(Balances::default());
+    let accounts = Repository::<Account, _>::new(store);
+    open(&accounts, "a").await;
+    for amount in 1..=20 {
+        let position = deposit(&accounts, "a", amount).await;
+        balances.wait_for(position, WAIT).await.unwrap();
+        assert_eq!(
+            balances.read(|b| b.by_account["account-a"]),
+            (1..=amount).sum::<i64>()
+        );
+    }
+    balances.stop().await;
+}
+
+/// A projection consuming some variants reads only those, and several projections run
+/// side by side over the same log.
+async fn filtered_projections_run_side_by_side<S: EventStore + SnapshotStore + Clone>(store: S) {
+    let runner = ProjectionRunner::new(store.clone()).with_options(quick());
+    let balances = runner.spawn(Balances::default());
+    let deposits = runner.spawn(DepositCount::default());
+    let accounts = Repository::<Account, _>::new(store);
+    open(&accounts, "a").await;
+    deposit(&accounts, "a", 10).await;
+    accounts
+        .execute(Withdraw {
+            account: "a".into(),
+            amount: 3,
+        })
+        .await
+        .unwrap();
+    let last = deposit(&accounts, "a", 1).await;
+    deposits.wait_for(last, WAIT).await.unwrap();
+    balances.wait_for(last, WAIT).await.unwrap();
+    assert_eq!(deposits.read(|d| d.deposits), 2);
+    assert_eq!(
+        deposits.handled(),
+        2,
+        "the opening and the withdrawal were not even read"
+    );
+    assert_eq!(balances.handled(), 4);
+    assert_eq!(balances.read(|b| b.by_account["account-a"]), 8);
+    deposits.stop().await;
+    balances.stop().await;
+}
+
+/// 8 writers deposit concurrently while the projection tails the log: at the end its
+/// totals are exact and each deposit was applied once.
+async fn concurrent_writers_give_exact_totals<S: EventStore + SnapshotStore + Clone>(store: S) {
+    const WRITERS: usize = 8;
+    const DEPOSITS: i64 = 25;
+    let deposits = ProjectionRunner::new(store.clone())
+        .with_options(quick())
+        .spawn(DepositCount::default());
+    let balances = ProjectionRunner::new(store.clone())
+        .with_options(quick())
+        .spawn(Balances::default());
+    let accounts = Repository::<Account, _>::new(store);
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let accounts = accounts.clone();
+            tokio::spawn(async move {
+                let id = format!("w{w}");
+                open(&accounts, &id).await;
+                let mut last = 0;
+                for amount in 1..=DEPOSITS {
+                    last = deposit(&accounts, &id, amount).await;
+                }
+                last
+            })
+        })
+        .collect();
+    let mut last = 0;
+    for writer in writers {
+        last = last.max(writer.await.unwrap());
+    }
+    deposits.wait_for(last, WAIT).await.unwrap();
+    balances.wait_for(last, WAIT).await.unwrap();
+    assert_eq!(
+        deposits.read(|d| d.deposits),
+        WRITERS as u64 * DEPOSITS as u64
+    );
+    let expected: i64 = (1..=DEPOSITS).sum();
+    balances.read(|b| {
+        assert_eq!(b.by_account.len(), WRITERS);
+        assert!(
+            b.by_account.values().all(|&total| total == expected),
+            "{:?}",
+            b.by_account
+        );
+    });
+    deposits.stop().await;
+    balances.stop().await;
+}
+
+/// A rebuild from zero gives the same read model as the live run.
+async fn a_rebuild_gives_the_live_read_model<S: EventStore + SnapshotStore + Clone>(store: S) {
+    let balances = ProjectionRunner::new(store.clone())
+        .with_options(quick())
+        .spawn(Balances::default());
+    let accounts = Repository::<Account, _>::new(store);
+    for id in ["a", "b", "c"] {
+        open(&accounts, id).await;
+    }
+    let mut last = 0;
+    for round in 1..=10 {
+        for id in ["a", "b", "c"] {
+            last = deposit(&accounts, id, round).await;
+        }
+    }
+    balances.wait_for(last, WAIT).await.unwrap();
+    let live = balances.read(Clone::clone);
+    balances.rebuild(Balances::default());
+    balances.wait_for(last, WAIT).await.unwrap();
+    assert_eq!(balances.read(Clone::clone), live);
+    balances.stop().await;
+}
+
+/// A store whose global-log reads wait for a permit: the test decides how many batches
+/// the runner may read before it is stopped.
+#[derive(Clone)]
+struct Gated<S> {
+    inner: S,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+#[annals::async_trait]
+impl<S: EventStore> EventStore for Gated<S> {
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<annals::AppendResult, annals::StoreError> {
+        self.inner.append(stream_id, expected, events).await
+    }
+    async fn read_stream(
+        &self,
+        s: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<annals::RecordedEvent>, annals::StoreError> {
+        self.inner.read_stream(s, from, max).await
+    }
+    async fn read_all(
+        &self,
+        after: u64,
+        max: usize,
+        filter: &annals::EventFilter,
+    ) -> Result<Vec<annals::RecordedEvent>, annals::StoreError> {
+        self.permits
+            .acquire()
+            .await
+            .expect("the semaphore stays open")
+            .forget();
+        self.inner.read_all(after, max, filter).await
+    }
+    async fn stream_version(&self, s: &str) -> Result<u64, annals::StoreError> {
+        self.inner.stream_version(s).await
+    }
+    async fn head_position(&self) -> Result<u64, annals::StoreError> {
+        self.inner.head_position().await
+    }
+    async fn wait_for_visible_appends(
+        &self,
+        timeout: Duration,
+    ) -> Result<bool, annals::StoreError> {
+        self.inner.wait_for_visible_appends(timeout).await
+    }
+}
+
+/// A projection stopped part-way through catch-up, again and again (after each batch of
+/// 3), and restarted each time from its read model and checkpoint, loses
+/// nothing and applies nothing twice: the read model and the checkpoint change together.
+async fn resuming_from_the_checkpoint_loses_nothing<S: EventStore + SnapshotStore + Clone>(
+    store: S,
+) {
+    let accounts = Repository::<Account, _>::new(store.clone());
+    open(&accounts, "a").await;
+    let mut last = 0;
+    for amount in 1..=50 {
+        last = deposit(&accounts, "a", amount).await;
+    }
+    assert!(store.wait_for_visible_appends(WAIT).await.unwrap());
+    let gated = Gated {
+        inner: store,
+        permits: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+    };
+    let runner = ProjectionRunner::new(gated.clone()).with_options(RunnerOptions {
+        batch_size: 3,
+        ..quick()
+    });
+    let (mut state, mut checkpoint, mut restarts) = (Balances::default(), 0, 0);
+    while checkpoint != last {
+        let handle = runner.spawn_from(state, checkpoint);
+        let reader = handle.reader();
+        gated.permits.add_permits(1);
+        while reader.checkpoint() == checkpoint {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // The runner is now waiting for its next permit: stopping cancels that read.
+        handle.stop().await;
+        (state, checkpoint) = (reader.read(Clone::clone), reader.checkpoint());
+        restarts += 1;
+        assert!(restarts <= 51, "no progress");
+    }
+    assert_eq!(
+        restarts, 17,
+        "one restart per batch of 3 events (51 events)"
+    );
+    assert_eq!(state.by_account["account-a"], (1..=50).sum::<i64>());
+}
+
+/// A consumed event that does not decode stops the projection at that event (its
+/// checkpoint stays before it), the failure names it, and skipping it lets it go on.
+async fn a_bad_event_stops_the_projection_until_skipped<S: EventStore + SnapshotStore + Clone>(
+    store: S,
+) {
+    let accounts = Repository::<Account, _>::new(store.clone());
+    open(&accounts, "a").await;
+    let before = deposit(&accounts, "a", 10).await;
+    let bad = NewEvent::new(
+        "Deposited",
+        2,
+        br#"{"amount":"lots"}"#.to_vec(),
+        Metadata::default(),
+    );
+    // In a stream of its own: the account's own commands must still load.
+    let bad_position = store
+        .append("account-z", ExpectedVersion::NoStream, vec![bad])
+        .await
+        .unwrap()
+        .last_position();
+    let balances = ProjectionRunner::new(store.clone())
+        .with_options(RunnerOptions {
+            initial_backoff: Duration::from_millis(5),
+            ..quick()
+        })
+        .spawn(Balances::default());
+
+    let failure = loop {
+        if let Status::Failing(failure) = balances.status() {
+            break failure;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(failure.projection, "balances");
+    assert_eq!(failure.position, Some(bad_position));
+    assert_eq!(
+        failure.event,
+        Some(("account-z".to_owned(), "Deposited".to_owned()))
+    );
+    assert!(
+        failure.message.contains("does not decode"),
+        "{}",
+        failure.message
+    );
+    assert_eq!(
+        balances.checkpoint(),
+        before,
+        "the checkpoint stays before the failing event"
+    );
+    assert_eq!(balances.read(|b| b.by_account["account-a"]), 10);
+
+    balances.skip(bad_position);
+    let after = deposit(&accounts, "a", 5).await;
+    balances.wait_for(after, WAIT).await.unwrap();
+    assert_eq!(balances.read(|b| b.by_account["account-a"]), 15);
+    assert_eq!(balances.status(), Status::Running);
+    balances.stop().await;
+}
+
+/// Lag: behind before the projection has read, nothing behind once it has caught up.
+async fn lag_reports_checkpoint_head_and_time<S: EventStore + SnapshotStore + Clone>(store: S) {
+    let accounts = Repository::<Account, _>::new(store.clone());
+    open(&accounts, "a").await;
+    let last = deposit(&accounts, "a", 1).await;
+    let balances = ProjectionRunner::new(store)
+        .with_options(quick())
+        .spawn(Balances::default());
+    balances.wait_for(last, WAIT).await.unwrap();
+    let lag = balances.lag().await.unwrap();
+    assert_eq!(lag.checkpoint, last);
+    assert_eq!(lag.head, last);
+    assert_eq!(lag.positions_behind, 0);
+    assert_eq!(lag.time_behind, Duration::ZERO);
+    balances.stop().await;
+}
+
+/// A stopped projection says so, and waiting on it fails instead of hanging.
+async fn a_stopped_projection_reports_stopped<S: EventStore + SnapshotStore + Clone>(store: S) {
+    let balances = ProjectionRunner::new(store)
+        .with_options(quick())
+        .spawn(Balances::default());
+    let reader = balances.reader();
+    balances.stop().await;
+    assert_eq!(reader.status(), Status::Stopped);
+    assert!(
+        reader
+            .wait_for(1, Duration::from_millis(200))
+            .await
+            .is_err()
+    );
+}
+
+macro_rules! on_every_store {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(annals::InMemoryStore::new()).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::sqlite_store()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(store) = crate::services::postgres_store(8).await else { return };
+                    super::$case(store).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_store!(
+    catches_up_on_existing_events,
+    tails_live_events,
+    filtered_projections_run_side_by_side,
+    concurrent_writers_give_exact_totals,
+    a_rebuild_gives_the_live_read_model,
+    resuming_from_the_checkpoint_loses_nothing,
+    a_bad_event_stops_the_projection_until_skipped,
+    lag_reports_checkpoint_head_and_time,
+    a_stopped_projection_reports_stopped,
+);

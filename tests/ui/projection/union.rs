@@ -1,0 +1,30 @@
+use annals::{Event, Project, Projection, Recorded};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct Deposited {
+    amount: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Withdrawn {
+    amount: i64,
+}
+
+#[derive(Event)]
+enum AccountEvent {
+    Deposited(Deposited),
+    Withdrawn(Withdrawn),
+}
+
+#[derive(Projection)]
+#[projection(events(AccountEvent::{Deposited}))]
+union Balance {
+    total: i64,
+}
+
+impl Project<Deposited> for Balance {
+    fn project(&mut self, _: Recorded<'_, Deposited>) {}
+}
+
+fn main() {}
