@@ -5,10 +5,10 @@
 //! sees one without the other, and each event is applied exactly once. The task reads the
 //! global log *after* the checkpoint, filtered to the projection's event types, a batch at a
 //! time; once a read comes back short it has caught up, and it waits for the store's
-//! wake-up ([`EventStore::subscribe`]), a poll interval, or a [`ProjectionHandle::wait_for`].
+//! wake-up ([`EventStore::subscribe`]), a poll interval, or a [`ProjectionReader::wait_for`].
 //!
 //! A failing event (one that does not decode) stops that projection only: its checkpoint
-//! stays before the event, the failure is recorded ([`ProjectionHandle::status`]), and the
+//! stays before the event, the failure is recorded ([`ProjectionReader::status`]), and the
 //! runner retries with exponential backoff until the data is fixed or an operator skips the
 //! event ([`ProjectionHandle::skip`]).
 
