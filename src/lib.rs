@@ -2,3 +2,4 @@
 //! This package is never published.
 
 pub mod bank;
+pub mod orders;

@@ -5,8 +5,6 @@
 mod services;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use annals::projection::{ProjectionRunner, RunnerOptions, Status};
@@ -86,12 +84,7 @@ impl Project<Deposited> for DepositCount {
 }
 
 fn sqlite_store() -> SqliteStore {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("annals-projections-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    SqliteStore::open(dir.join(format!("p-{}.sqlite", NEXT.fetch_add(1, Ordering::Relaxed))))
-        .unwrap()
+    SqliteStore::open(services::sqlite_path("projections")).unwrap()
 }
 
 fn quick() -> RunnerOptions {

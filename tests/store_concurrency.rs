@@ -5,7 +5,6 @@
 mod services;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -18,15 +17,7 @@ use tokio::sync::Barrier;
 const WRITERS: usize = 16;
 
 fn sqlite_store(label: &str) -> SqliteStore {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("annals-concurrency-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    SqliteStore::open(dir.join(format!(
-        "{label}-{}.sqlite",
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )))
-    .unwrap()
+    SqliteStore::open(services::sqlite_path(label)).unwrap()
 }
 
 fn event(writer: usize, n: usize) -> NewEvent {

@@ -7,7 +7,6 @@ mod services;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use annals::store::sqlite::SqliteStore;
@@ -23,13 +22,7 @@ fn event(event_type: &str, n: usize) -> NewEvent {
 }
 
 fn sqlite_path(label: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!("annals-faults-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!(
-        "{label}-{}.sqlite",
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ))
+    services::sqlite_path(label)
 }
 
 /// A connection terminated by the server while its append waits for a lock: the append

@@ -2,22 +2,16 @@
 //! persists across opens, and migrations run once.
 
 mod conformance;
+mod services;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use annals::store::sqlite::SqliteStore;
 use annals::{EventStore, ExpectedVersion, Metadata, NewEvent};
 
-/// A fresh database file for one test: its own name, in a per-process folder.
+/// A fresh database file for one test.
 fn fresh_path(label: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!("annals-sqlite-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create the test database folder");
-    dir.join(format!(
-        "{label}-{}.sqlite",
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ))
+    services::sqlite_path(label)
 }
 
 conformance_suite!(async {

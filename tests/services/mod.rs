@@ -35,14 +35,41 @@ pub fn unavailable<T>(service: &str, error: impl std::fmt::Display) -> Option<T>
     None
 }
 
-/// A fresh schema name for one test of this process.
+/// A token unique to this run of this process: process ids are reused, and a schema or
+/// file left by an earlier process with the same id must never be mistaken for ours.
+fn run_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let id =
+            annals::NewEvent::new("token", 1, Vec::new(), annals::Metadata::default()).event_id;
+        id.simple().to_string()[20..].to_owned()
+    })
+}
+
+/// A fresh schema name for one test of this process: `annals_t_<pid>_<token>_<n>`.
 pub fn fresh_schema() -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     format!(
-        "annals_t_{}_{}",
+        "annals_t_{}_{}_{}",
         std::process::id(),
+        run_token(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// A fresh SQLite file for one test, in a folder of this run of this process.
+pub fn sqlite_path(label: &str) -> std::path::PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join("annals-tests").join(format!(
+        "{}-{}",
+        std::process::id(),
+        run_token()
+    ));
+    std::fs::create_dir_all(&dir).expect("create the test database folder");
+    dir.join(format!(
+        "{label}-{}.sqlite",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 /// A store in a fresh schema, or `None` (after the skip message) without a server.

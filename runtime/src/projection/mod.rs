@@ -37,6 +37,7 @@
 //! ```
 
 pub mod runner;
+pub mod sql;
 
 use std::ops::Deref;
 

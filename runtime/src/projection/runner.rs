@@ -21,6 +21,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::Projection;
+use super::sql::{SqlProjection, SqlTarget};
+use crate::store::RecordedEvent;
 use crate::store::{EventFilter, EventStore, StoreError};
 
 /// How a runner reads and waits.
@@ -124,14 +126,56 @@ impl<S: EventStore + Clone> ProjectionRunner<S> {
             wake: Notify::new(),
             stop: watch::channel(false).0,
             skip: RwLock::new(None),
+            rebuild: std::sync::Mutex::new(None),
         });
-        let task = tokio::spawn(run(self.store.clone(), self.options, Arc::clone(&shared)));
+        self.start(shared, MemorySink)
+    }
+
+    fn start<P: Projection, K: Sink<P>>(
+        &self,
+        shared: Arc<Shared<P>>,
+        sink: K,
+    ) -> ProjectionHandle<P> {
+        let task = tokio::spawn(run(
+            self.store.clone(),
+            self.options,
+            Arc::clone(&shared),
+            sink,
+        ));
         let reader = ProjectionReader {
             shared,
             filter: Arc::new(EventFilter::types(P::event_types())),
             store: Arc::new(self.store.clone()),
         };
         ProjectionHandle { reader, task }
+    }
+}
+
+impl<S: EventStore + SqlTarget + Clone> ProjectionRunner<S> {
+    /// Starts a SQL read model in the store's own database: creates its tables
+    /// ([`SqlProjection::setup`]), resumes from its stored checkpoint, and commits each
+    /// batch's statements with the checkpoint in one transaction (exactly once).
+    pub async fn spawn_sql<P: SqlProjection>(
+        &self,
+        projection: P,
+    ) -> Result<ProjectionHandle<P>, StoreError> {
+        self.store.prepare_read_model(&P::setup()).await?;
+        let checkpoint = self.store.load_checkpoint(&P::checkpoint_key()).await?;
+        let shared = Arc::new(Shared {
+            tracked: RwLock::new(Tracked {
+                projection,
+                checkpoint,
+                handled: 0,
+            }),
+            reads_started: AtomicU64::new(0),
+            caught_up: watch::channel(0).0,
+            status: watch::channel(Status::Starting).0,
+            wake: Notify::new(),
+            stop: watch::channel(false).0,
+            skip: RwLock::new(None),
+            rebuild: std::sync::Mutex::new(None),
+        });
+        Ok(self.start(shared, SqlSink(self.store.clone())))
     }
 }
 
@@ -226,6 +270,8 @@ struct Shared<P> {
     stop: watch::Sender<bool>,
     /// An event position the operator asked to skip.
     skip: RwLock<Option<u64>>,
+    /// A rebuild the operator asked for: the empty read model to start again from.
+    rebuild: std::sync::Mutex<Option<P>>,
 }
 
 impl<P> Shared<P> {
@@ -408,20 +454,17 @@ impl<P: Projection> ProjectionHandle<P> {
     }
 
     /// Rebuilds the read model from zero: `rebuilt` (usually `Default::default()`)
-    /// replaces it, the checkpoint goes back to 0, and the runner replays the log.
+    /// replaces it (a SQL read model also runs [`SqlProjection::reset`]), the checkpoint
+    /// goes back to 0, and the runner replays the log. Takes effect before the runner's
+    /// next read; a [`wait_for`](ProjectionReader::wait_for) after this call sees the
+    /// rebuilt model.
     pub fn rebuild(&self, rebuilt: P) {
-        let mut tracked = self
+        *self
             .reader
             .shared
-            .tracked
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        *tracked = Tracked {
-            projection: rebuilt,
-            checkpoint: 0,
-            handled: 0,
-        };
-        drop(tracked);
+            .rebuild
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(rebuilt);
         self.reader.shared.wake.notify_one();
     }
 
@@ -435,10 +478,11 @@ impl<P: Projection> ProjectionHandle<P> {
 }
 
 /// The runner's task.
-async fn run<S: EventStore, P: Projection>(
+async fn run<S: EventStore, P: Projection, K: Sink<P>>(
     store: S,
     options: RunnerOptions,
     shared: Arc<Shared<P>>,
+    sink: K,
 ) {
     let filter = EventFilter::types(P::event_types());
     let mut notifications = store.subscribe();
@@ -449,6 +493,20 @@ async fn run<S: EventStore, P: Projection>(
         if *stop.borrow() {
             break;
         }
+        let pending_rebuild = shared
+            .rebuild
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(rebuilt) = pending_rebuild
+            && let Err(error) = sink.rebuild(&shared, rebuilt).await
+        {
+            tracing::warn!(projection = P::NAME, %error, "rebuild failed");
+            shared.status.send_replace(Status::Failing(failure::<P>(
+                None,
+                format!("rebuild failed: {error}"),
+            )));
+        }
         let read_number = shared.reads_started.fetch_add(1, Ordering::SeqCst) + 1;
         let after = shared.tracked().checkpoint;
         // Stopping does not wait for a slow read: nothing of it has been applied yet.
@@ -457,7 +515,10 @@ async fn run<S: EventStore, P: Projection>(
             _ = stop.changed() => break,
         };
         let outcome = match read {
-            Ok(events) => apply_batch(&shared, after, &events).map(|()| events.len()),
+            Ok(events) => sink
+                .apply(&shared, after, &events)
+                .await
+                .map(|()| events.len()),
             Err(error) => Err(failure::<P>(None, error.to_string())),
         };
         match outcome {
@@ -501,35 +562,177 @@ async fn run<S: EventStore, P: Projection>(
     shared.status.send_replace(Status::Stopped);
 }
 
-/// Applies `events` (read after `after`) to the read model, one at a time, moving the
-/// checkpoint with each. Stops at an event that fails (unless the operator skips it).
-fn apply_batch<P: Projection>(
-    shared: &Shared<P>,
-    after: u64,
-    events: &[crate::store::RecordedEvent],
-) -> Result<(), ProjectionFailure> {
-    let mut tracked = shared
-        .tracked
-        .write()
-        .unwrap_or_else(PoisonError::into_inner);
-    if tracked.checkpoint != after {
-        // Rebuilt while reading: this batch belongs to the old read model.
-        return Ok(());
+/// Where a projection's batches go: its read model in memory, or SQL tables.
+#[async_trait::async_trait]
+trait Sink<P>: Send + Sync + 'static {
+    /// Starts the read model again from `rebuilt`, at checkpoint 0.
+    async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), StoreError>;
+    /// Applies `events`, read after `after`, and moves the checkpoint with them.
+    async fn apply(
+        &self,
+        shared: &Shared<P>,
+        after: u64,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionFailure>;
+}
+
+/// The read model in memory: applied event by event under the lock that also holds the
+/// checkpoint.
+struct MemorySink;
+
+#[async_trait::async_trait]
+impl<P: Projection> Sink<P> for MemorySink {
+    async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), StoreError> {
+        *shared
+            .tracked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Tracked {
+            projection: rebuilt,
+            checkpoint: 0,
+            handled: 0,
+        };
+        Ok(())
     }
+
+    async fn apply(
+        &self,
+        shared: &Shared<P>,
+        after: u64,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionFailure> {
+        let mut tracked = shared
+            .tracked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if tracked.checkpoint != after {
+            return Ok(()); // rebuilt while reading: the batch belongs to the old read model
+        }
+        let (handled, stopped_at) = project_batch(shared, &mut tracked.projection, events);
+        if let Some(last) = handled.checked_sub(1) {
+            tracked.checkpoint = events[last].position;
+            tracked.handled += handled as u64;
+        }
+        stopped_at.map_or(Ok(()), Err)
+    }
+}
+
+/// The read model in SQL tables: each batch's statements and the checkpoint commit in one
+/// transaction of the store's database.
+struct SqlSink<T>(T);
+
+#[async_trait::async_trait]
+impl<P: SqlProjection, T: SqlTarget> Sink<P> for SqlSink<T> {
+    async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), StoreError> {
+        self.0
+            .reset_projection(&P::checkpoint_key(), &P::reset())
+            .await?;
+        *shared
+            .tracked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Tracked {
+            projection: rebuilt,
+            checkpoint: 0,
+            handled: 0,
+        };
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        shared: &Shared<P>,
+        after: u64,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionFailure> {
+        let (handled, stopped_at, statements) = {
+            let mut tracked = shared
+                .tracked
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            if tracked.checkpoint != after {
+                return Ok(());
+            }
+            // Event by event, so the statements of an event whose handler failed part-way
+            // are dropped, not committed with the events before it.
+            let (mut handled, mut stopped_at) = (0, None);
+            for event in events {
+                let written = tracked.projection.writer().len();
+                let (count, failure) =
+                    project_batch(shared, &mut tracked.projection, std::slice::from_ref(event));
+                handled += count;
+                if failure.is_some() {
+                    tracked.projection.writer().truncate(written);
+                    stopped_at = failure;
+                    break;
+                }
+            }
+            (handled, stopped_at, tracked.projection.writer().take())
+        };
+        if let Some(last) = handled.checked_sub(1) {
+            let to = events[last].position;
+            match self
+                .0
+                .commit_projection(&P::checkpoint_key(), after, to, statements)
+                .await
+            {
+                Ok(()) => {
+                    let mut tracked = shared
+                        .tracked
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if tracked.checkpoint == after {
+                        tracked.checkpoint = to;
+                        tracked.handled += handled as u64;
+                    }
+                }
+                // Another runner of this projection committed first: carry on from where it
+                // got to (its commit holds these events already; nothing was written here).
+                Err(StoreError::CheckpointMoved { .. }) => {
+                    let stored = self
+                        .0
+                        .load_checkpoint(&P::checkpoint_key())
+                        .await
+                        .map_err(|error| failure::<P>(None, error.to_string()))?;
+                    tracing::info!(
+                        projection = P::NAME,
+                        stored,
+                        "another runner moved the checkpoint; following it"
+                    );
+                    let mut tracked = shared
+                        .tracked
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if tracked.checkpoint == after {
+                        tracked.checkpoint = stored;
+                    }
+                    return Ok(());
+                }
+                Err(error) => return Err(failure::<P>(None, error.to_string())),
+            }
+        }
+        stopped_at.map_or(Ok(()), Err)
+    }
+}
+
+/// Projects `events` in order into `projection`, up to the first that fails (unless the
+/// operator asked to skip it). Returns how many were handled (skipped ones included), and
+/// the failure that stopped the batch, if any.
+fn project_batch<P: Projection>(
+    shared: &Shared<P>,
+    projection: &mut P,
+    events: &[RecordedEvent],
+) -> (usize, Option<ProjectionFailure>) {
     let span = tracing::debug_span!(
         "annals.projection.batch",
         projection = P::NAME,
-        after,
         events = events.len()
     );
     let _entered = span.enter();
-    for recorded in events {
+    for (index, recorded) in events.iter().enumerate() {
         // A panicking handler is a failure of this projection, not of its task: without
         // this the runner would die and its readers wait forever. The read model may hold
         // part of the event; the retry applies it again (fix the handler, then rebuild).
         let projected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            tracked
-                .projection
+            projection
                 .project_recorded(recorded)
                 .map_err(|error| error.to_string())
         }))
@@ -537,14 +740,12 @@ fn apply_batch<P: Projection>(
         if let Err(error) = projected {
             let mut skip = shared.skip.write().unwrap_or_else(PoisonError::into_inner);
             if *skip != Some(recorded.position) {
-                return Err(failure::<P>(
-                    Some((
-                        recorded.position,
-                        recorded.stream_id.clone(),
-                        recorded.event_type.clone(),
-                    )),
-                    error,
-                ));
+                let event = (
+                    recorded.position,
+                    recorded.stream_id.clone(),
+                    recorded.event_type.clone(),
+                );
+                return (index, Some(failure::<P>(Some(event), error)));
             }
             *skip = None;
             tracing::warn!(
@@ -553,10 +754,8 @@ fn apply_batch<P: Projection>(
                 "skipping an event, as an operator asked"
             );
         }
-        tracked.checkpoint = recorded.position;
-        tracked.handled += 1;
     }
-    Ok(())
+    (events.len(), None)
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {

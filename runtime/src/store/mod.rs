@@ -282,6 +282,17 @@ pub enum StoreError {
         /// Why it was rejected.
         reason: &'static str,
     },
+    /// A projection's stored checkpoint was not where its runner left it: another runner of
+    /// the same projection moved it. Nothing was written.
+    #[error(
+        "the checkpoint of projection `{projection}` moved (expected {expected}): is another runner running it?"
+    )]
+    CheckpointMoved {
+        /// The projection.
+        projection: String,
+        /// Where the runner expected it.
+        expected: u64,
+    },
     /// A PostgreSQL schema name that cannot be used safely.
     #[error("invalid schema name `{schema}`: {reason}")]
     InvalidSchemaName {

@@ -29,6 +29,8 @@ use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
+use crate::projection::sql::{SqlStatement, SqlTarget, SqlValue};
+
 use super::{
     AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, Metadata, NewEvent,
     RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamVisitor,
@@ -48,9 +50,10 @@ pub struct Migration {
 
 /// The migrations of the store, in order; `{schema}` is replaced by the quoted schema name.
 /// Append only: never edit a released migration.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_events_and_snapshots",
-    r#"
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_events_and_snapshots",
+        r#"
     CREATE TABLE {schema}.events (
         position        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         transaction_id  xid8        NOT NULL DEFAULT pg_current_xact_id(),
@@ -73,7 +76,18 @@ const MIGRATIONS: &[(&str, &str)] = &[(
         taken_at        timestamptz NOT NULL
     );
     "#,
-)];
+    ),
+    (
+        "0002_projection_checkpoints",
+        r#"
+    CREATE TABLE {schema}.checkpoints (
+        projection  text        PRIMARY KEY,
+        position    bigint      NOT NULL,
+        updated_at  timestamptz NOT NULL DEFAULT now()
+    );
+    "#,
+    ),
+];
 
 /// Connection options for [`PostgresStore`].
 #[derive(Debug, Clone)]
@@ -281,7 +295,10 @@ impl PostgresStore {
     /// Connects with `options`, and runs the migrations unless told not to.
     pub async fn connect_with(options: PostgresOptions) -> Result<Self, StoreError> {
         validate_schema_name(&options.schema)?;
-        let config: tokio_postgres::Config = options.url.parse().map_err(backend)?;
+        let mut config: tokio_postgres::Config = options.url.parse().map_err(backend)?;
+        // The store's schema comes first on the search path of its connections, so the
+        // tables of SQL read models (unqualified names) live beside the events.
+        config.options(format!("-c search_path={},public", options.schema));
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -469,7 +486,33 @@ fn failed(client: deadpool_postgres::Object, error: tokio_postgres::Error) -> St
     if connection_lost(&client, &error) {
         drop(deadpool_postgres::Object::take(client));
     }
-    backend(error)
+    StoreError::Backend(Box::new(PostgresError(error)))
+}
+
+/// A driver error whose message includes the server's (tokio-postgres prints only "db
+/// error" for errors the server reports).
+#[derive(Debug)]
+struct PostgresError(tokio_postgres::Error);
+
+impl std::fmt::Display for PostgresError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => write!(
+                f,
+                "{}: {} ({})",
+                db.severity(),
+                db.message(),
+                db.code().code()
+            ),
+            None => self.0.fmt(f),
+        }
+    }
+}
+
+impl StdError for PostgresError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&self.0)
+    }
 }
 
 /// `jsonb` in PostgreSQL's binary format: a version byte (1) and the JSON text. Sending the
@@ -846,6 +889,193 @@ impl SnapshotStore for PostgresStore {
         )
         .await?;
         Ok(())
+    }
+}
+
+impl ToSql for SqlValue {
+    /// Binds to whatever type PostgreSQL inferred for the parameter, within reason: an
+    /// integer to any integer width (range-checked) or a float, text to text types, `uuid`
+    /// and `jsonb`, bytes to `bytea`.
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        let mismatch = |what: &str| -> Box<dyn StdError + Sync + Send> {
+            format!("cannot bind {what} to a parameter of type {ty}").into()
+        };
+        match self {
+            SqlValue::Null => Ok(IsNull::Yes),
+            SqlValue::Bool(value) if *ty == Type::BOOL => value.to_sql(ty, out),
+            SqlValue::Int(value) => match *ty {
+                Type::INT2 => i16::try_from(*value)?.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*value)?.to_sql(ty, out),
+                Type::INT8 => value.to_sql(ty, out),
+                Type::FLOAT8 => (*value as f64).to_sql(ty, out),
+                Type::FLOAT4 => (*value as f32).to_sql(ty, out),
+                _ => Err(mismatch("an integer")),
+            },
+            SqlValue::Real(value) => match *ty {
+                Type::FLOAT8 => value.to_sql(ty, out),
+                Type::FLOAT4 => (*value as f32).to_sql(ty, out),
+                _ => Err(mismatch("a float")),
+            },
+            SqlValue::Text(value) => match *ty {
+                Type::UUID => value.parse::<Uuid>()?.to_sql(ty, out),
+                Type::JSONB => Jsonb(value.as_bytes()).to_sql(ty, out),
+                _ if <&str as ToSql>::accepts(ty) => value.as_str().to_sql(ty, out),
+                _ => Err(mismatch("text")),
+            },
+            SqlValue::Bytes(value) if *ty == Type::BYTEA => value.as_slice().to_sql(ty, out),
+            SqlValue::Bool(_) => Err(mismatch("a boolean")),
+            SqlValue::Bytes(_) => Err(mismatch("bytes")),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// Why a projection commit failed: the database, or another runner.
+enum CommitFailure {
+    Database(tokio_postgres::Error),
+    Moved,
+}
+
+impl From<tokio_postgres::Error> for CommitFailure {
+    fn from(error: tokio_postgres::Error) -> Self {
+        CommitFailure::Database(error)
+    }
+}
+
+impl PostgresStore {
+    async fn commit_in(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        projection: &str,
+        from: u64,
+        to: u64,
+        statements: &[SqlStatement],
+    ) -> Result<(), CommitFailure> {
+        let s = format!("\"{}\"", self.schema);
+        let tx = client.transaction().await?;
+        for statement in statements {
+            let prepared = tx.prepare_cached(&statement.sql).await?;
+            let params: Vec<&(dyn ToSql + Sync)> = statement
+                .params
+                .iter()
+                .map(|p| p as &(dyn ToSql + Sync))
+                .collect();
+            tx.execute(&prepared, &params).await?;
+        }
+        let updated = tx
+            .execute(
+                &format!("UPDATE {s}.checkpoints SET position = $3, updated_at = now() WHERE projection = $1 AND position = $2"),
+                &[&projection, &to_i64(from), &to_i64(to)],
+            )
+            .await?;
+        if updated == 0 {
+            // No checkpoint yet: the first commit creates it, unless another runner did.
+            let inserted = if from == 0 {
+                tx.execute(
+                    &format!("INSERT INTO {s}.checkpoints (projection, position) VALUES ($1, $2) ON CONFLICT DO NOTHING"),
+                    &[&projection, &to_i64(to)],
+                )
+                .await?
+            } else {
+                0
+            };
+            if inserted == 0 {
+                return Err(CommitFailure::Moved);
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn run_in_transaction(
+        &self,
+        statements: &[String],
+        then: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let result = async {
+            let tx = client.transaction().await?;
+            for statement in statements {
+                tx.batch_execute(statement).await?;
+            }
+            if let Some(projection) = then {
+                let s = format!("\"{}\"", self.schema);
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {s}.checkpoints (projection, position) VALUES ($1, 0)
+                         ON CONFLICT (projection) DO UPDATE SET position = 0, updated_at = now()"
+                    ),
+                    &[&projection],
+                )
+                .await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        result.map_err(|error| failed(client, error))
+    }
+}
+
+#[async_trait]
+impl SqlTarget for PostgresStore {
+    async fn prepare_read_model(&self, statements: &[String]) -> Result<(), StoreError> {
+        self.run_in_transaction(statements, None).await
+    }
+
+    async fn load_checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT position FROM \"{}\".checkpoints WHERE projection = $1",
+                    self.schema
+                ),
+                &[&projection],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .map(|row| row.try_get::<_, i64>(0))
+            .transpose()
+            .map_err(backend)?
+            .unwrap_or(0) as u64)
+    }
+
+    async fn commit_projection(
+        &self,
+        projection: &str,
+        from: u64,
+        to: u64,
+        statements: Vec<SqlStatement>,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        match self
+            .commit_in(&mut client, projection, from, to, &statements)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(CommitFailure::Moved) => Err(StoreError::CheckpointMoved {
+                projection: projection.to_owned(),
+                expected: from,
+            }),
+            Err(CommitFailure::Database(error)) => Err(failed(client, error)),
+        }
+    }
+
+    async fn reset_projection(
+        &self,
+        projection: &str,
+        statements: &[String],
+    ) -> Result<(), StoreError> {
+        self.run_in_transaction(statements, Some(projection)).await
     }
 }
 

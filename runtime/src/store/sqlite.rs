@@ -17,6 +17,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::projection::sql::{SqlStatement, SqlTarget, SqlValue, numbered_placeholders_for_sqlite};
+
 use super::{
     AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, Metadata, NewEvent,
     RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamVisitor,
@@ -24,9 +26,10 @@ use super::{
 
 /// The schema, one migration per entry, applied in order on open and recorded in
 /// `annals_migrations`. Append only: never edit a released migration.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_events_and_snapshots",
-    "CREATE TABLE annals_events (
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_events_and_snapshots",
+        "CREATE TABLE annals_events (
         position       INTEGER PRIMARY KEY AUTOINCREMENT,
         stream_id      TEXT    NOT NULL,
         stream_version INTEGER NOT NULL,
@@ -46,7 +49,16 @@ pub const MIGRATIONS: &[(&str, &str)] = &[(
         payload        BLOB    NOT NULL,
         taken_at       INTEGER NOT NULL
     );",
-)];
+    ),
+    (
+        "0002_projection_checkpoints",
+        "CREATE TABLE annals_checkpoints (
+        projection  TEXT    PRIMARY KEY,
+        position    INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );",
+    ),
+];
 
 /// How many idle reader connections the store keeps.
 const IDLE_READERS: usize = 4;
@@ -666,6 +678,133 @@ impl SnapshotStore for SqliteStore {
                 })
                 .map(|_| ())
                 .map_err(backend)
+        })
+    }
+}
+
+impl rusqlite::ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            SqlValue::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            SqlValue::Bool(value) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*value))),
+            SqlValue::Int(value) => ToSqlOutput::Borrowed(ValueRef::Integer(*value)),
+            SqlValue::Real(value) => ToSqlOutput::Borrowed(ValueRef::Real(*value)),
+            SqlValue::Text(value) => ToSqlOutput::Borrowed(ValueRef::Text(value.as_bytes())),
+            SqlValue::Bytes(value) => ToSqlOutput::Borrowed(ValueRef::Blob(value)),
+        })
+    }
+}
+
+/// Moves `projection`'s checkpoint from `from` to `to` inside `tx`, or fails when another
+/// runner moved it (the transaction then rolls back).
+fn move_checkpoint(
+    tx: &Connection,
+    projection: &str,
+    from: u64,
+    to: u64,
+) -> Result<(), StoreError> {
+    let moved = || StoreError::CheckpointMoved {
+        projection: projection.to_owned(),
+        expected: from,
+    };
+    let now = now_micros().1;
+    let updated = tx
+        .prepare_cached(
+            "UPDATE annals_checkpoints SET position = ?3, updated_at = ?4 WHERE projection = ?1 AND position = ?2",
+        )
+        .and_then(|mut statement| statement.execute(params![projection, to_i64(from), to_i64(to), now]))
+        .map_err(backend)?;
+    if updated == 1 {
+        return Ok(());
+    }
+    if from != 0 {
+        return Err(moved());
+    }
+    // No checkpoint yet: the first commit creates it, unless another runner just did.
+    match tx.execute(
+        "INSERT INTO annals_checkpoints (projection, position, updated_at) VALUES (?1, ?2, ?3)",
+        params![projection, to_i64(to), now],
+    ) {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(error, _))
+            if error.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(moved())
+        }
+        Err(error) => Err(backend(error)),
+    }
+}
+
+#[async_trait]
+impl SqlTarget for SqliteStore {
+    async fn prepare_read_model(&self, statements: &[String]) -> Result<(), StoreError> {
+        self.with_writer(|connection| {
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            for statement in statements {
+                tx.execute_batch(statement).map_err(backend)?;
+            }
+            tx.commit().map_err(backend)
+        })
+    }
+
+    async fn load_checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
+        self.with_reader(|connection| {
+            connection
+                .prepare_cached("SELECT position FROM annals_checkpoints WHERE projection = ?1")
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([projection], |row| row.get::<_, i64>(0))
+                        .optional()
+                })
+                .map(|position| position.unwrap_or(0) as u64)
+                .map_err(backend)
+        })
+    }
+
+    async fn commit_projection(
+        &self,
+        projection: &str,
+        from: u64,
+        to: u64,
+        statements: Vec<SqlStatement>,
+    ) -> Result<(), StoreError> {
+        self.with_writer(|connection| {
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            for statement in &statements {
+                let sql = numbered_placeholders_for_sqlite(&statement.sql);
+                tx.prepare_cached(&sql)
+                    .and_then(|mut prepared| {
+                        prepared.execute(rusqlite::params_from_iter(&statement.params))
+                    })
+                    .map_err(backend)?;
+            }
+            move_checkpoint(&tx, projection, from, to)?;
+            tx.commit().map_err(backend)
+        })
+    }
+
+    async fn reset_projection(
+        &self,
+        projection: &str,
+        statements: &[String],
+    ) -> Result<(), StoreError> {
+        self.with_writer(|connection| {
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            for statement in statements {
+                tx.execute_batch(statement).map_err(backend)?;
+            }
+            tx.execute(
+                "INSERT INTO annals_checkpoints (projection, position, updated_at) VALUES (?1, 0, ?2)
+                 ON CONFLICT (projection) DO UPDATE SET position = 0, updated_at = excluded.updated_at",
+                params![projection, now_micros().1],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)
         })
     }
 }

@@ -1,0 +1,237 @@
+//! Read models in SQL tables of the event store's own database, updated exactly once.
+//!
+//! A SQL read model is a [`Projection`] whose handlers write statements into a
+//! [`SqlWriter`] instead of changing memory. The runner executes each batch's statements
+//! and moves the projection's checkpoint in one transaction of the store's database
+//! ([`SqlTarget`]: SQLite and PostgreSQL), so a crash between handling and checkpointing
+//! leaves neither, and no event is applied twice. The same read model runs on both stores:
+//! statements use `$1`, `$2`, ... placeholders, rewritten for SQLite.
+//!
+//! Handlers only write: a read-modify-write is one statement
+//! (`INSERT ... ON CONFLICT ... DO UPDATE SET total = total + $2`). A SQL read model keeps
+//! no state of its own in memory: after a failed commit the runner projects the same events
+//! again into an empty writer.
+//!
+//! Versions: name the tables after the version ([`SqlProjection::table`]), and bumping
+//! `version = N` builds the new tables beside the old ones from the start of the log, under
+//! a new checkpoint; switch readers when [`ProjectionReader::wait_for`] says it has caught
+//! up, then drop the old tables.
+//!
+//! [`ProjectionReader::wait_for`]: super::ProjectionReader::wait_for
+
+use async_trait::async_trait;
+
+use super::Projection;
+use crate::store::StoreError;
+
+/// A value bound to a statement parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    /// NULL.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer (bound to the parameter's integer width, checked).
+    Int(i64),
+    /// A floating-point number.
+    Real(f64),
+    /// Text.
+    Text(String),
+    /// Bytes.
+    Bytes(Vec<u8>),
+}
+
+macro_rules! sql_value_from {
+    ($($ty:ty => $variant:ident $(as $cast:ty)?),* $(,)?) => {
+        $(impl From<$ty> for SqlValue {
+            fn from(value: $ty) -> Self {
+                SqlValue::$variant(value $(as $cast)?)
+            }
+        })*
+    };
+}
+
+sql_value_from!(
+    bool => Bool,
+    i64 => Int,
+    i32 => Int as i64,
+    i16 => Int as i64,
+    u32 => Int as i64,
+    u16 => Int as i64,
+    f64 => Real,
+    f32 => Real as f64,
+    String => Text,
+    Vec<u8> => Bytes,
+);
+
+impl From<&str> for SqlValue {
+    fn from(value: &str) -> Self {
+        SqlValue::Text(value.to_owned())
+    }
+}
+
+impl From<&String> for SqlValue {
+    fn from(value: &String) -> Self {
+        SqlValue::Text(value.clone())
+    }
+}
+
+impl From<uuid::Uuid> for SqlValue {
+    /// As text, the portable form.
+    fn from(value: uuid::Uuid) -> Self {
+        SqlValue::Text(value.to_string())
+    }
+}
+
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(SqlValue::Null, Into::into)
+    }
+}
+
+/// One statement with its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlStatement {
+    /// The SQL, with `$1`, `$2`, ... placeholders.
+    pub sql: String,
+    /// The values of the placeholders, in order.
+    pub params: Vec<SqlValue>,
+}
+
+/// Collects the statements of the events being projected; the runner executes them with
+/// the checkpoint, in one transaction.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SqlWriter {
+    statements: Vec<SqlStatement>,
+}
+
+impl SqlWriter {
+    /// Adds a statement with `$1`, `$2`, ... placeholders.
+    ///
+    /// ```
+    /// use annals::projection::sql::SqlWriter;
+    ///
+    /// let mut sql = SqlWriter::default();
+    /// sql.execute(
+    ///     "INSERT INTO balances (account, total) VALUES ($1, $2)
+    ///      ON CONFLICT (account) DO UPDATE SET total = balances.total + $2",
+    ///     ["account-1".into(), 5.into()],
+    /// );
+    /// assert_eq!(sql.len(), 1);
+    /// ```
+    pub fn execute<I>(&mut self, sql: impl Into<String>, params: I)
+    where
+        I: IntoIterator<Item = SqlValue>,
+    {
+        self.statements.push(SqlStatement {
+            sql: sql.into(),
+            params: params.into_iter().collect(),
+        });
+    }
+
+    /// How many statements are waiting.
+    pub fn len(&self) -> usize {
+        self.statements.len()
+    }
+
+    /// Whether no statement is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
+    /// Drops the statements after the first `len`.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.statements.truncate(len);
+    }
+
+    /// Takes the waiting statements.
+    pub fn take(&mut self) -> Vec<SqlStatement> {
+        std::mem::take(&mut self.statements)
+    }
+}
+
+/// A projection whose read model lives in SQL tables of the event store's database.
+pub trait SqlProjection: Projection {
+    /// Statements that create the read model's tables; idempotent (`CREATE TABLE IF NOT
+    /// EXISTS ...`), run when the projection starts.
+    fn setup() -> Vec<String>;
+
+    /// Statements that empty the read model, for a rebuild from zero.
+    fn reset() -> Vec<String>;
+
+    /// Where the handlers put their statements.
+    fn writer(&mut self) -> &mut SqlWriter;
+
+    /// `"{base}_v{VERSION}"`: a table name that changes with the projection's version, so
+    /// a new version builds beside the old one.
+    fn table(base: &str) -> String {
+        format!("{base}_v{}", Self::VERSION)
+    }
+}
+
+/// A database that holds SQL read models and their checkpoints beside the events.
+#[async_trait]
+pub trait SqlTarget: Send + Sync + 'static {
+    /// Runs `statements` (table creation) in one transaction.
+    async fn prepare_read_model(&self, statements: &[String]) -> Result<(), StoreError>;
+
+    /// The stored checkpoint of `projection` (0 when it has none).
+    async fn load_checkpoint(&self, projection: &str) -> Result<u64, StoreError>;
+
+    /// In one transaction: runs `statements` in order and moves the checkpoint of
+    /// `projection` from `from` to `to`. Fails with [`StoreError::CheckpointMoved`], and
+    /// changes nothing, when the stored checkpoint is not `from` (another runner of the
+    /// same projection got there first).
+    async fn commit_projection(
+        &self,
+        projection: &str,
+        from: u64,
+        to: u64,
+        statements: Vec<SqlStatement>,
+    ) -> Result<(), StoreError>;
+
+    /// In one transaction: runs `statements` (emptying the read model) and sets the
+    /// checkpoint of `projection` to 0.
+    async fn reset_projection(
+        &self,
+        projection: &str,
+        statements: &[String],
+    ) -> Result<(), StoreError>;
+}
+
+/// `$1`, `$2`, ... → `?1`, `?2`, ... outside string literals and quoted identifiers.
+pub(crate) fn numbered_placeholders_for_sqlite(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) => out.push('?'),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numbered_placeholders_for_sqlite;
+
+    #[test]
+    fn placeholders_are_rewritten_outside_quotes_only() {
+        assert_eq!(
+            numbered_placeholders_for_sqlite("SELECT $1, '$2', \"$3\", $10 WHERE a = 'it''s $4'"),
+            "SELECT ?1, '$2', \"$3\", ?10 WHERE a = 'it''s $4'"
+        );
+    }
+}

@@ -1,0 +1,401 @@
+//! SQL read models in the event store's own database (SQLite and PostgreSQL): each batch's
+//! statements and the checkpoint commit together, so every event is applied exactly once,
+//! across failures, restarts, rebuilds and competing runners.
+
+mod services;
+
+use std::time::Duration;
+
+use annals::projection::sql::{SqlProjection, SqlTarget, SqlWriter};
+use annals::projection::{ProjectionRunner, RunnerOptions, Status};
+use annals::store::postgres::PostgresStore;
+use annals::store::sqlite::SqliteStore;
+use annals::{EventStore, Project, Projection, Recorded, Repository, SnapshotStore};
+use annals_examples::bank::{Account, AccountEvent, Deposit, Deposited, Open, Withdraw, Withdrawn};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Per-account balances in a table, from deposits and withdrawals.
+#[derive(Projection, Default)]
+#[projection(name = "balance_table", events(AccountEvent::{Deposited, Withdrawn}))]
+struct BalanceTable {
+    sql: SqlWriter,
+}
+
+impl BalanceTable {
+    fn add(&mut self, account: &str, amount: i64) {
+        let table = Self::table("balances");
+        self.sql.execute(
+            format!(
+                "INSERT INTO {table} (account, total) VALUES ($1, $2)
+                 ON CONFLICT (account) DO UPDATE SET total = {table}.total + $2"
+            ),
+            [account.into(), amount.into()],
+        );
+    }
+}
+
+impl Project<Deposited> for BalanceTable {
+    fn project(&mut self, deposit: Recorded<'_, Deposited>) {
+        self.add(deposit.stream_id, deposit.amount);
+    }
+}
+
+impl Project<Withdrawn> for BalanceTable {
+    fn project(&mut self, withdrawal: Recorded<'_, Withdrawn>) {
+        self.add(withdrawal.stream_id, -withdrawal.amount);
+    }
+}
+
+impl SqlProjection for BalanceTable {
+    fn setup() -> Vec<String> {
+        vec![format!(
+            "CREATE TABLE IF NOT EXISTS {} (account TEXT PRIMARY KEY, total BIGINT NOT NULL)",
+            Self::table("balances")
+        )]
+    }
+
+    fn reset() -> Vec<String> {
+        vec![format!("DELETE FROM {}", Self::table("balances"))]
+    }
+
+    fn writer(&mut self) -> &mut SqlWriter {
+        &mut self.sql
+    }
+}
+
+/// The same read model at version 2: built beside version 1, in its own table.
+#[derive(Projection, Default)]
+#[projection(name = "balance_table", version = 2, events(AccountEvent::{Deposited}))]
+struct DepositTableV2 {
+    sql: SqlWriter,
+}
+
+impl Project<Deposited> for DepositTableV2 {
+    fn project(&mut self, deposit: Recorded<'_, Deposited>) {
+        let table = Self::table("balances");
+        self.sql.execute(
+            format!(
+                "INSERT INTO {table} (account, total) VALUES ($1, $2)
+                 ON CONFLICT (account) DO UPDATE SET total = {table}.total + $2"
+            ),
+            [deposit.stream_id.into(), deposit.amount.into()],
+        );
+    }
+}
+
+impl SqlProjection for DepositTableV2 {
+    fn setup() -> Vec<String> {
+        vec![format!(
+            "CREATE TABLE IF NOT EXISTS {} (account TEXT PRIMARY KEY, total BIGINT NOT NULL)",
+            Self::table("balances")
+        )]
+    }
+
+    fn reset() -> Vec<String> {
+        vec![format!("DELETE FROM {}", Self::table("balances"))]
+    }
+
+    fn writer(&mut self) -> &mut SqlWriter {
+        &mut self.sql
+    }
+}
+
+/// Raw access to the read model's tables, per database.
+#[annals::async_trait]
+trait Tables: EventStore + SnapshotStore + SqlTarget + Clone {
+    async fn total(&self, table: &str, account: &str) -> Option<i64>;
+    async fn execute(&self, sql: &str);
+    /// SQL that makes inserts into `table` fail while the table `poison` has a row.
+    fn poison_trigger(&self, table: &str) -> String;
+}
+
+#[annals::async_trait]
+impl Tables for SqliteStore {
+    async fn total(&self, table: &str, account: &str) -> Option<i64> {
+        let connection = rusqlite::Connection::open(self.path()).unwrap();
+        connection
+            .query_row(
+                &format!("SELECT total FROM {table} WHERE account = ?1"),
+                [account],
+                |row| row.get(0),
+            )
+            .ok()
+    }
+
+    async fn execute(&self, sql: &str) {
+        rusqlite::Connection::open(self.path())
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+    }
+
+    fn poison_trigger(&self, table: &str) -> String {
+        format!(
+            "CREATE TABLE poison (x INTEGER); INSERT INTO poison VALUES (1);
+             CREATE TRIGGER poisoned BEFORE UPDATE ON {table} WHEN EXISTS (SELECT 1 FROM poison)
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END;"
+        )
+    }
+}
+
+#[annals::async_trait]
+impl Tables for PostgresStore {
+    async fn total(&self, table: &str, account: &str) -> Option<i64> {
+        let client = services::raw_client().await.unwrap();
+        let sql = format!(
+            "SELECT total FROM \"{}\".{table} WHERE account = $1",
+            self.schema()
+        );
+        client
+            .query_opt(&sql, &[&account])
+            .await
+            .unwrap()
+            .map(|row| row.get(0))
+    }
+
+    async fn execute(&self, sql: &str) {
+        let client = services::raw_client().await.unwrap();
+        client
+            .batch_execute(&format!("SET search_path TO \"{}\"; {sql}", self.schema()))
+            .await
+            .unwrap();
+    }
+
+    fn poison_trigger(&self, table: &str) -> String {
+        format!(
+            "CREATE TABLE poison (x INTEGER); INSERT INTO poison VALUES (1);
+             CREATE FUNCTION poisoned() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN IF EXISTS (SELECT 1 FROM poison) THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$;
+             CREATE TRIGGER poisoned BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION poisoned();"
+        )
+    }
+}
+
+fn quick() -> RunnerOptions {
+    RunnerOptions {
+        poll_interval: Duration::from_millis(20),
+        initial_backoff: Duration::from_millis(5),
+        ..Default::default()
+    }
+}
+
+async fn open(accounts: &Repository<Account, impl EventStore + SnapshotStore>, id: &str) {
+    accounts
+        .execute(Open {
+            account: id.into(),
+            owner: "Ada".into(),
+        })
+        .await
+        .unwrap();
+}
+
+async fn deposit(
+    accounts: &Repository<Account, impl EventStore + SnapshotStore>,
+    id: &str,
+    amount: i64,
+) -> u64 {
+    let deposit = Deposit {
+        account: id.into(),
+        amount,
+        reference: String::new(),
+    };
+    accounts.execute(deposit).await.unwrap().position.unwrap()
+}
+
+/// Deposits and withdrawals land in the table, once each, and the checkpoint is stored.
+async fn the_table_holds_every_event_once<S: Tables>(store: S) {
+    let accounts = Repository::<Account, _>::new(store.clone());
+    let table = ProjectionRunner::new(store.clone())
+        .with_options(quick())
+        .spawn_sql(BalanceTable::default())
+        .await
+        .unwrap();
+    open(&accounts, "a").await;
+    deposit(&accounts, "a", 100).await;
+    let last = accounts
+        .execute(Withdraw {
+            account: "a".into(),
+            amount: 30,
+        })
+        .await
+        .unwrap()
+        .position
+        .unwrap();
+    table.wait_for(last, WAIT).await.unwrap();
+    assert_eq!(store.total("balances_v1", "account-a").await, Some(70));
+    assert_eq!(
+        store.load_checkpoint("balance_table@v1").await.unwrap(),
+        table.checkpoint()
+    );
+    table.stop().await;
+}
+
+/// A restarted read model resumes from its stored checkpoint: what it applied before is
+/// not applied again.
+async fn a_restart_resumes_from_the_stored_checkpoint<S: Tables>(store: S) {
+    let accounts = Repository::<Account, _>::new(store.clone());
+    let runner = ProjectionRunner::new(store.clone()).with_options(quick());
+    open(&accounts, "a").await;
+    let first = deposit(&accounts, "a", 10).await;
+    let table = runner.spawn_sql(BalanceTable::default()).await.unwrap();
+    table.wait_for(first, WAIT).await.unwrap();
+    table.stop().await;
+
+    let second = deposit(&accounts, "a", 5).await;
+    assert_eq!(
+        store.load_checkpoint("balance_table@v1").await.unwrap(),
+        first
+    );
+    let table = runner.spawn_sql(BalanceTable::default()).await.unwrap();
+    table.wait_for(second, WAIT).await.unwrap();
+    assert_eq!(store.total("balances_v1", "account-a").await, Some(15));
+    table.stop().await;
+}
+
+/// A batch whose commit fails (the database refuses one of its statements) leaves neither
+/// its changes nor its checkpoint; once the cause is gone, the retry applies it once.
+async fn a_failed_commit_leaves_neither_changes_nor_checkpoint<S: Tables>(store: S) {
+    let accounts = Repository::<Account, _>::new(store.clone());
+    let runner = ProjectionRunner::new(store.clone()).with_options(quick());
+    open(&accounts, "a").await;
+    let first = deposit(&accounts, "a", 10).await;
+    let table = runner.spawn_sql(BalanceTable::default()).await.unwrap();
+    table.wait_for(first, WAIT).await.unwrap();
+    store.execute(&store.poison_trigger("balances_v1")).await;
+
+    let second = deposit(&accounts, "a", 5).await;
+    let failure = loop {
+        if let Status::Failing(failure) = table.status() {
+            break failure;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(failure.message.contains("poisoned"), "{}", failure.message);
+    assert_eq!(
+        store.total("balances_v1", "account-a").await,
+        Some(10),
+        "nothing of the failed batch"
+    );
+    assert_eq!(
+        store.load_checkpoint("balance_table@v1").await.unwrap(),
+        first,
+        "checkpoint unmoved"
+    );
+
+    store.execute("DELETE FROM poison").await;
+    table.retry_now();
+    table.wait_for(second, WAIT).await.unwrap();
+    assert_eq!(
+        store.total("balances_v1", "account-a").await,
+        Some(15),
+        "applied exactly once"
+    );
+    table.stop().await;
+}
+
+/// Two runners of the same read model (two processes, say): one commits each batch, the
+/// other follows its checkpoint; the table is exact.
+async fn competing_runners_apply_each_event_once<S: Tables>(store: S) {
+    let accounts = Repository::<Account, _>::new(store.clone());
+    let runner = ProjectionRunner::new(store.clone()).with_options(RunnerOptions {
+        batch_size: 5,
+        ..quick()
+    });
+    let first = runner.spawn_sql(BalanceTable::default()).await.unwrap();
+    let second = runner.spawn_sql(BalanceTable::default()).await.unwrap();
+    open(&accounts, "a").await;
+    let mut last = 0;
+    for amount in 1..=40 {
+        last = deposit(&accounts, "a", amount).await;
+    }
+    first.wait_for(last, WAIT).await.unwrap();
+    second.wait_for(last, WAIT).await.unwrap();
+    assert_eq!(
+        store.total("balances_v1", "account-a").await,
+        Some((1..=40).sum())
+    );
+    first.stop().await;
+    second.stop().await;
+}
+
+/// A rebuild empties the table, replays the log, and ends with the same totals.
+async fn a_rebuild_replays_into_an_empty_table<S: Tables>(store: S) {
+    let accounts = Repository::<Account, _>::new(store.clone());
+    let table = ProjectionRunner::new(store.clone())
+        .with_options(quick())
+        .spawn_sql(BalanceTable::default())
+        .await
+        .unwrap();
+    open(&accounts, "a").await;
+    let mut last = 0;
+    for amount in 1..=10 {
+        last = deposit(&accounts, "a", amount).await;
+    }
+    table.wait_for(last, WAIT).await.unwrap();
+    table.rebuild(BalanceTable::default());
+    table.wait_for(last, WAIT).await.unwrap();
+    assert_eq!(store.total("balances_v1", "account-a").await, Some(55));
+    table.stop().await;
+}
+
+/// Version 2 of a read model builds in its own table, under its own checkpoint, beside
+/// version 1.
+async fn a_new_version_builds_beside_the_old<S: Tables>(store: S) {
+    let accounts = Repository::<Account, _>::new(store.clone());
+    let runner = ProjectionRunner::new(store.clone()).with_options(quick());
+    let v1 = runner.spawn_sql(BalanceTable::default()).await.unwrap();
+    open(&accounts, "a").await;
+    deposit(&accounts, "a", 10).await;
+    let last = accounts
+        .execute(Withdraw {
+            account: "a".into(),
+            amount: 4,
+        })
+        .await
+        .unwrap()
+        .position
+        .unwrap();
+    v1.wait_for(last, WAIT).await.unwrap();
+    let v2 = runner.spawn_sql(DepositTableV2::default()).await.unwrap();
+    v2.wait_for(last, WAIT).await.unwrap();
+    assert_eq!(store.total("balances_v1", "account-a").await, Some(6));
+    assert_eq!(store.total("balances_v2", "account-a").await, Some(10));
+    v1.stop().await;
+    v2.stop().await;
+}
+
+fn sqlite_store() -> SqliteStore {
+    SqliteStore::open(services::sqlite_path("sql-projections")).unwrap()
+}
+
+macro_rules! on_sql_stores {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::sqlite_store()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(store) = crate::services::postgres_store(8).await else { return };
+                    super::$case(store).await;
+                }
+            )*
+        }
+    };
+}
+
+on_sql_stores!(
+    the_table_holds_every_event_once,
+    a_restart_resumes_from_the_stored_checkpoint,
+    a_failed_commit_leaves_neither_changes_nor_checkpoint,
+    competing_runners_apply_each_event_once,
+    a_rebuild_replays_into_an_empty_table,
+    a_new_version_builds_beside_the_old,
+);
