@@ -372,12 +372,12 @@ async fn a_bad_event_stops_the_projection_until_skipped<S: EventStore + Snapshot
         .await
         .unwrap()
         .last_position();
-    let balances = ProjectionRunner::new(store.clone())
-        .with_options(RunnerOptions {
-            initial_backoff: Duration::from_millis(5),
-            ..quick()
-        })
-        .spawn(Balances::default());
+    let runner = ProjectionRunner::new(store.clone()).with_options(RunnerOptions {
+        initial_backoff: Duration::from_millis(5),
+        ..quick()
+    });
+    let balances = runner.spawn(Balances::default());
+    let deposits = runner.spawn(DepositCount::default());
 
     let failure = loop {
         if let Status::Failing(failure) = balances.status() {
@@ -402,13 +402,25 @@ async fn a_bad_event_stops_the_projection_until_skipped<S: EventStore + Snapshot
         "the checkpoint stays before the failing event"
     );
     assert_eq!(balances.read(|b| b.by_account["account-a"]), 10);
+    // The operator's list names the failing projections (the deposit counter reads the
+    // same bad deposit, so it fails too, under its own name).
+    let mut failing: Vec<_> = runner.failing().into_iter().map(|f| f.projection).collect();
+    while failing.len() < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        failing = runner.failing().into_iter().map(|f| f.projection).collect();
+    }
+    failing.sort_unstable();
+    assert_eq!(failing, ["balances", "deposit_count"]);
+    assert_eq!(runner.statuses().len(), 2);
 
     balances.skip(bad_position);
+    deposits.skip(bad_position);
     let after = deposit(&accounts, "a", 5).await;
     balances.wait_for(after, WAIT).await.unwrap();
     assert_eq!(balances.read(|b| b.by_account["account-a"]), 15);
     assert_eq!(balances.status(), Status::Running);
     balances.stop().await;
+    deposits.stop().await;
 }
 
 /// Lag: behind before the projection has read, nothing behind once it has caught up.

@@ -85,10 +85,20 @@ impl Default for RunnerOptions {
 /// totals.stop().await;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProjectionRunner<S> {
     store: S,
     options: RunnerOptions,
+    /// The status of every projection this runner (or a clone) started: the operator's view.
+    started: Arc<std::sync::Mutex<Vec<(&'static str, watch::Receiver<Status>)>>>,
+}
+
+impl<S> std::fmt::Debug for ProjectionRunner<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectionRunner")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: EventStore + Clone> ProjectionRunner<S> {
@@ -97,6 +107,7 @@ impl<S: EventStore + Clone> ProjectionRunner<S> {
         ProjectionRunner {
             store,
             options: RunnerOptions::default(),
+            started: Default::default(),
         }
     }
 
@@ -131,11 +142,37 @@ impl<S: EventStore + Clone> ProjectionRunner<S> {
         self.start(shared, MemorySink)
     }
 
+    /// The name and status of every projection started by this runner (or a clone of it),
+    /// stopped ones included: what an operator lists.
+    pub fn statuses(&self) -> Vec<(&'static str, Status)> {
+        let started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
+        started
+            .iter()
+            .map(|(name, status)| (*name, status.borrow().clone()))
+            .collect()
+    }
+
+    /// The projections that are failing, with why: an operator then skips the event or
+    /// retries through the projection's handle.
+    pub fn failing(&self) -> Vec<ProjectionFailure> {
+        self.statuses()
+            .into_iter()
+            .filter_map(|(_, status)| match status {
+                Status::Failing(failure) => Some(failure),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn start<P: Projection, K: Sink<P>>(
         &self,
         shared: Arc<Shared<P>>,
         sink: K,
     ) -> ProjectionHandle<P> {
+        self.started
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((P::NAME, shared.status.subscribe()));
         let task = tokio::spawn(run(
             self.store.clone(),
             self.options,
