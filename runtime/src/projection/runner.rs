@@ -90,8 +90,11 @@ pub struct ProjectionRunner<S> {
     store: S,
     options: RunnerOptions,
     /// The status of every projection this runner (or a clone) started: the operator's view.
-    started: Arc<std::sync::Mutex<Vec<(&'static str, watch::Receiver<Status>)>>>,
+    started: Arc<std::sync::Mutex<Vec<Started>>>,
 }
+
+/// A started projection's name and status, as its runner keeps them.
+type Started = (&'static str, watch::Receiver<Status>);
 
 impl<S> std::fmt::Debug for ProjectionRunner<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
