@@ -497,3 +497,44 @@ on_every_store!(
     lag_reports_checkpoint_head_and_time,
     a_stopped_projection_reports_stopped,
 );
+
+/// PostgreSQL: an append by another process (here: another store handle, with its own
+/// pool) wakes a caught-up projection through `LISTEN`/`NOTIFY`, long before its poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_notifications_wake_projections_of_other_processes() {
+    let Some(reading) = services::postgres_store(2).await else {
+        return;
+    };
+    let writing = annals::store::postgres::PostgresStore::connect_with(
+        annals::store::postgres::PostgresOptions::new(services::database_url())
+            .schema(reading.schema()),
+    )
+    .await
+    .unwrap();
+    let slow_poll = RunnerOptions {
+        poll_interval: Duration::from_secs(3600),
+        ..RunnerOptions::default()
+    };
+    let balances = ProjectionRunner::new(reading)
+        .with_options(slow_poll)
+        .spawn(Balances::default());
+    // Let it catch up (on nothing) and settle into waiting, with its LISTEN in place.
+    while balances.status() != Status::Running {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let accounts = Repository::<Account, _>::new(writing);
+    open(&accounts, "a").await;
+    deposit(&accounts, "a", 7).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while balances.handled() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no wake-up from the other process"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(balances.read(|b| b.by_account["account-a"]), 7);
+    balances.stop().await;
+}

@@ -19,6 +19,7 @@
 //! Works on PostgreSQL 13 and later (`xid8`, `pg_current_xact_id`).
 
 use std::error::Error as StdError;
+use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -96,6 +97,7 @@ pub struct PostgresOptions {
     schema: String,
     pool_size: usize,
     migrate: bool,
+    notify: bool,
 }
 
 impl PostgresOptions {
@@ -107,6 +109,7 @@ impl PostgresOptions {
             schema: DEFAULT_SCHEMA.to_owned(),
             pool_size: 16,
             migrate: true,
+            notify: true,
         }
     }
 
@@ -128,6 +131,22 @@ impl PostgresOptions {
         self.migrate = false;
         self
     }
+
+    /// Do not `NOTIFY` live readers of other processes after each append (they then
+    /// poll). Notifications make every appending transaction take PostgreSQL's
+    /// notification lock at commit, which serialises the commits of concurrent writers; on
+    /// by default.
+    pub fn without_notifications(mut self) -> Self {
+        self.notify = false;
+        self
+    }
+}
+
+/// The `LISTEN`/`NOTIFY` channel of a schema's appends (an identifier, at most 63 bytes).
+fn channel(schema: &str) -> String {
+    let mut channel = format!("annals.{schema}");
+    channel.truncate(63);
+    channel
 }
 
 /// Checks a schema name, so it can be quoted into SQL safely.
@@ -175,8 +194,21 @@ struct Sql {
 const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at";
 
 impl Sql {
-    fn new(schema: &str) -> Sql {
+    fn new(schema: &str, notify: bool) -> Sql {
         let s = format!("\"{schema}\"");
+        // The channel is made of a validated schema name: safe to quote into SQL.
+        let channel = channel(schema);
+        let (notify_cte, notify_join, notify_returning) = if notify {
+            (
+                format!(
+                    ", notified AS (SELECT pg_notify('{channel}', max(position)::text) FROM inserted HAVING count(*) > 0)"
+                ),
+                " LEFT JOIN notified ON true",
+                format!(", pg_notify('{channel}', position::text)"),
+            )
+        } else {
+            (String::new(), "", String::new())
+        };
         let visible_after = format!(
             "WITH after AS (
                 SELECT transaction_id FROM {s}.events WHERE position <= $1 ORDER BY position DESC LIMIT 1
@@ -203,9 +235,9 @@ impl Sql {
                           END
                     ORDER BY e.ord
                     RETURNING position, stream_version, recorded_at
-                 )
+                 ){notify_cte}
                  SELECT current.version, inserted.position, inserted.stream_version, inserted.recorded_at
-                 FROM current LEFT JOIN inserted ON true
+                 FROM current LEFT JOIN inserted ON true{notify_join}
                  ORDER BY inserted.position"
             ),
             append_one_at: format!(
@@ -213,7 +245,7 @@ impl Sql {
                  SELECT $1::text, $2::int8 + 1, $3::uuid, $4::text, $5::int4, $6::jsonb, $7::jsonb
                  WHERE $2::int8 = 0
                     OR EXISTS (SELECT 1 FROM {s}.events WHERE stream_id = $1::text AND stream_version = $2::int8)
-                 RETURNING position, recorded_at"
+                 RETURNING position, recorded_at{notify_returning}"
             ),
             stream_version: format!("SELECT COALESCE(MAX(stream_version), 0) FROM {s}.events WHERE stream_id = $1"),
             read_stream: format!(
@@ -265,8 +297,85 @@ pub struct PostgresStore {
     pool: Pool,
     sql: Arc<Sql>,
     schema: Arc<str>,
-    /// The highest position this process appended: wakes live readers in this process.
+    /// The highest position appended, by this process or (through `LISTEN`) another:
+    /// wakes live readers.
     appended: Arc<tokio::sync::watch::Sender<u64>>,
+    listener: Arc<Listener>,
+}
+
+/// The `LISTEN` side of notifications: a connection of its own, started by the first live
+/// reader, feeding the store's wake-ups until the store is dropped.
+struct Listener {
+    config: tokio_postgres::Config,
+    channel: String,
+    started: std::sync::Once,
+    enabled: bool,
+}
+
+impl Listener {
+    fn start(&self, appended: &Arc<tokio::sync::watch::Sender<u64>>) {
+        if !self.enabled {
+            return;
+        }
+        self.started.call_once(|| {
+            let (config, channel) = (self.config.clone(), self.channel.clone());
+            let appended = Arc::downgrade(appended);
+            tokio::spawn(async move {
+                // Reconnects after a failure; ends when the store is gone.
+                while appended.strong_count() > 0 {
+                    if let Err(error) = listen(&config, &channel, &appended).await {
+                        tracing::warn!(%error, "LISTEN connection failed; readers poll until it is back");
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            });
+        });
+    }
+}
+
+/// Listens on `channel` and raises the head with each notification's position.
+async fn listen(
+    config: &tokio_postgres::Config,
+    channel: &str,
+    appended: &std::sync::Weak<tokio::sync::watch::Sender<u64>>,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let statement = format!("LISTEN \"{channel}\"");
+    let mut listen = std::pin::pin!(client.batch_execute(&statement));
+    let mut listening = false;
+    loop {
+        let message = std::future::poll_fn(|cx| {
+            // Drive the LISTEN request (until it completes) and the connection together.
+            if !listening {
+                match listen.as_mut().poll(cx) {
+                    std::task::Poll::Ready(Ok(())) => listening = true,
+                    std::task::Poll::Ready(Err(error)) => {
+                        return std::task::Poll::Ready(Some(Err(error)));
+                    }
+                    std::task::Poll::Pending => {}
+                }
+            }
+            connection.poll_message(cx)
+        });
+        let message = tokio::time::timeout(std::time::Duration::from_secs(5), message).await;
+        let Some(appended) = appended.upgrade() else {
+            return Ok(());
+        };
+        match message {
+            Err(_) => continue, // a quiet period: check the store is still there
+            Ok(None) => return Ok(()),
+            Ok(Some(Err(error))) => return Err(error),
+            Ok(Some(Ok(tokio_postgres::AsyncMessage::Notification(notification)))) => {
+                let position = notification.payload().parse::<u64>().unwrap_or(0);
+                appended.send_if_modified(|head| {
+                    let advanced = position > *head || position == 0;
+                    *head = (*head).max(position);
+                    advanced
+                });
+            }
+            Ok(Some(Ok(_))) => {}
+        }
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -296,6 +405,7 @@ impl PostgresStore {
     pub async fn connect_with(options: PostgresOptions) -> Result<Self, StoreError> {
         validate_schema_name(&options.schema)?;
         let mut config: tokio_postgres::Config = options.url.parse().map_err(backend)?;
+        let listen_config = config.clone();
         // The store's schema comes first on the search path of its connections, so the
         // tables of SQL read models (unqualified names) live beside the events.
         config.options(format!("-c search_path={},public", options.schema));
@@ -314,7 +424,13 @@ impl PostgresStore {
         let store = PostgresStore {
             appended: Arc::new(appended),
             pool,
-            sql: Arc::new(Sql::new(&options.schema)),
+            sql: Arc::new(Sql::new(&options.schema, options.notify)),
+            listener: Arc::new(Listener {
+                config: listen_config,
+                channel: channel(&options.schema),
+                started: std::sync::Once::new(),
+                enabled: options.notify,
+            }),
             schema: options.schema.into(),
         };
         if options.migrate {
@@ -730,6 +846,7 @@ impl EventStore for PostgresStore {
     }
 
     fn subscribe(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.listener.start(&self.appended);
         Some(self.appended.subscribe())
     }
 
