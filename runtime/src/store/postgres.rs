@@ -132,10 +132,10 @@ impl PostgresOptions {
         self
     }
 
-    /// Do not `NOTIFY` live readers of other processes after each append (they then
-    /// poll). Notifications make every appending transaction take PostgreSQL's
-    /// notification lock at commit, which serialises the commits of concurrent writers; on
-    /// by default.
+    /// Do not `NOTIFY` live readers of other processes after appends (they then poll).
+    /// On by default: after appends, a background task of the store sends one coalesced
+    /// notification (at most every few milliseconds, outside the appending transactions, so
+    /// writers never queue on PostgreSQL's notification lock).
     pub fn without_notifications(mut self) -> Self {
         self.notify = false;
         self
@@ -194,21 +194,8 @@ struct Sql {
 const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at";
 
 impl Sql {
-    fn new(schema: &str, notify: bool) -> Sql {
+    fn new(schema: &str) -> Sql {
         let s = format!("\"{schema}\"");
-        // The channel is made of a validated schema name: safe to quote into SQL.
-        let channel = channel(schema);
-        let (notify_cte, notify_join, notify_returning) = if notify {
-            (
-                format!(
-                    ", notified AS (SELECT pg_notify('{channel}', max(position)::text) FROM inserted HAVING count(*) > 0)"
-                ),
-                " LEFT JOIN notified ON true",
-                format!(", pg_notify('{channel}', position::text)"),
-            )
-        } else {
-            (String::new(), "", String::new())
-        };
         let visible_after = format!(
             "WITH after AS (
                 SELECT transaction_id FROM {s}.events WHERE position <= $1 ORDER BY position DESC LIMIT 1
@@ -235,9 +222,9 @@ impl Sql {
                           END
                     ORDER BY e.ord
                     RETURNING position, stream_version, recorded_at
-                 ){notify_cte}
+                 )
                  SELECT current.version, inserted.position, inserted.stream_version, inserted.recorded_at
-                 FROM current LEFT JOIN inserted ON true{notify_join}
+                 FROM current LEFT JOIN inserted ON true
                  ORDER BY inserted.position"
             ),
             append_one_at: format!(
@@ -245,7 +232,7 @@ impl Sql {
                  SELECT $1::text, $2::int8 + 1, $3::uuid, $4::text, $5::int4, $6::jsonb, $7::jsonb
                  WHERE $2::int8 = 0
                     OR EXISTS (SELECT 1 FROM {s}.events WHERE stream_id = $1::text AND stream_version = $2::int8)
-                 RETURNING position, recorded_at{notify_returning}"
+                 RETURNING position, recorded_at"
             ),
             stream_version: format!("SELECT COALESCE(MAX(stream_version), 0) FROM {s}.events WHERE stream_id = $1"),
             read_stream: format!(
@@ -301,6 +288,68 @@ pub struct PostgresStore {
     /// wakes live readers.
     appended: Arc<tokio::sync::watch::Sender<u64>>,
     listener: Arc<Listener>,
+    notifier: Arc<Notifier>,
+}
+
+/// The `NOTIFY` side of notifications: appends record the highest position to announce,
+/// and one background task announces it, coalescing bursts of appends into one
+/// notification.
+struct Notifier {
+    enabled: bool,
+    channel: String,
+    pending: std::sync::atomic::AtomicU64,
+    wake: tokio::sync::Notify,
+    started: std::sync::Once,
+}
+
+impl Notifier {
+    fn announce(self: &Arc<Self>, position: u64, pool: &Pool) {
+        if !self.enabled {
+            return;
+        }
+        self.pending
+            .fetch_max(position, std::sync::atomic::Ordering::SeqCst);
+        self.started.call_once(|| {
+            let (notifier, pool) = (Arc::downgrade(self), pool.clone());
+            tokio::spawn(notify_loop(notifier, pool));
+        });
+        self.wake.notify_one();
+    }
+}
+
+/// Sends the pending position on the channel after each burst of appends; ends when the
+/// store is gone.
+async fn notify_loop(notifier: std::sync::Weak<Notifier>, pool: Pool) {
+    const COALESCE: std::time::Duration = std::time::Duration::from_millis(2);
+    loop {
+        let Some(strong) = notifier.upgrade() else {
+            return;
+        };
+        let woken =
+            tokio::time::timeout(std::time::Duration::from_secs(1), strong.wake.notified()).await;
+        if woken.is_err() {
+            continue; // quiet: check the store still exists
+        }
+        tokio::time::sleep(COALESCE).await;
+        let position = strong.pending.swap(0, std::sync::atomic::Ordering::SeqCst);
+        if position == 0 {
+            continue;
+        }
+        let sent = match pool.get().await {
+            Ok(client) => client
+                .execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&strong.channel, &position.to_string()],
+                )
+                .await
+                .map(drop)
+                .map_err(|error| error.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = sent {
+            tracing::warn!(%error, "NOTIFY failed; readers in other processes poll");
+        }
+    }
 }
 
 /// The `LISTEN` side of notifications: a connection of its own, started by the first live
@@ -424,12 +473,19 @@ impl PostgresStore {
         let store = PostgresStore {
             appended: Arc::new(appended),
             pool,
-            sql: Arc::new(Sql::new(&options.schema, options.notify)),
+            sql: Arc::new(Sql::new(&options.schema)),
             listener: Arc::new(Listener {
                 config: listen_config,
                 channel: channel(&options.schema),
                 started: std::sync::Once::new(),
                 enabled: options.notify,
+            }),
+            notifier: Arc::new(Notifier {
+                enabled: options.notify,
+                channel: channel(&options.schema),
+                pending: std::sync::atomic::AtomicU64::new(0),
+                wake: tokio::sync::Notify::new(),
+                started: std::sync::Once::new(),
             }),
             schema: options.schema.into(),
         };
@@ -558,9 +614,11 @@ impl PostgresStore {
         })
     }
 
-    /// Wakes live readers in this process after an append.
+    /// Wakes live readers after an append: at once in this process, through `NOTIFY` in
+    /// others.
     fn announce(&self, result: &AppendResult) {
         let last = result.last_position();
+        self.notifier.announce(last, &self.pool);
         self.appended.send_if_modified(|head| {
             let advanced = last > *head;
             if advanced {
