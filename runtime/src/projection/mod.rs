@@ -36,6 +36,7 @@
 //! assert_eq!(Deposits::event_types(), ["Deposited"]);
 //! ```
 
+pub mod external;
 pub mod runner;
 pub mod sql;
 

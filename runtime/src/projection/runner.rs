@@ -21,6 +21,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::Projection;
+use super::external::{CheckpointStore, ExternalProjection, ReadModelError};
 use super::sql::{SqlProjection, SqlTarget};
 use crate::store::RecordedEvent;
 use crate::store::{EventFilter, EventStore, StoreError};
@@ -188,6 +189,34 @@ impl<S: EventStore + Clone> ProjectionRunner<S> {
             store: Arc::new(self.store.clone()),
         };
         ProjectionHandle { reader, task }
+    }
+}
+
+impl<S: EventStore + CheckpointStore + Clone> ProjectionRunner<S> {
+    /// Starts a read model kept in a store of its own ([`ExternalProjection`]): resumes
+    /// from the checkpoint kept in this store, delivers each event at least once, and
+    /// skips the events the read model's inbox already holds, so a handler never sees an
+    /// event twice.
+    pub async fn spawn_external<P: ExternalProjection>(
+        &self,
+        projection: P,
+    ) -> Result<ProjectionHandle<P>, StoreError> {
+        let checkpoint = self.store.checkpoint(&P::checkpoint_key()).await?;
+        let shared = Arc::new(Shared {
+            tracked: RwLock::new(Tracked {
+                projection,
+                checkpoint,
+                handled: 0,
+            }),
+            reads_started: AtomicU64::new(0),
+            caught_up: watch::channel(0).0,
+            status: watch::channel(Status::Starting).0,
+            wake: Notify::new(),
+            stop: watch::channel(false).0,
+            skip: RwLock::new(None),
+            rebuild: std::sync::Mutex::new(None),
+        });
+        Ok(self.start(shared, ExternalSink(self.store.clone())))
     }
 }
 
@@ -748,6 +777,88 @@ impl<P: SqlProjection, T: SqlTarget> Sink<P> for SqlSink<T> {
                 }
                 Err(error) => return Err(failure::<P>(None, error.to_string())),
             }
+        }
+        stopped_at.map_or(Ok(()), Err)
+    }
+}
+
+/// A read model in a store of its own: at least once, deduplicated by its inbox.
+struct ExternalSink<T>(T);
+
+#[async_trait::async_trait]
+impl<P: ExternalProjection, T: CheckpointStore> Sink<P> for ExternalSink<T> {
+    async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), StoreError> {
+        // The read model's own store is the user's to empty; the checkpoint starts again.
+        let from = shared.tracked().checkpoint;
+        self.0
+            .move_checkpoint(&P::checkpoint_key(), from, 0)
+            .await?;
+        *shared
+            .tracked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Tracked {
+            projection: rebuilt,
+            checkpoint: 0,
+            handled: 0,
+        };
+        Ok(())
+    }
+
+    async fn apply(
+        &self,
+        shared: &Shared<P>,
+        after: u64,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionFailure> {
+        let read_model = |error: ReadModelError| {
+            failure::<P>(None, format!("the read model's store failed: {error}"))
+        };
+        let mut projection = {
+            let tracked = shared.tracked();
+            if tracked.checkpoint != after {
+                return Ok(());
+            }
+            tracked.projection.clone()
+        };
+        let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).collect();
+        let processed = projection.processed(&ids).await.map_err(read_model)?;
+        let (mut through, mut delivered, mut stopped_at) = (0usize, Vec::new(), None);
+        for event in events {
+            if !processed.contains(&event.event_id) {
+                let (count, failure) =
+                    project_batch(shared, &mut projection, std::slice::from_ref(event));
+                if failure.is_some() {
+                    stopped_at = failure;
+                    break;
+                }
+                if count == 1 {
+                    delivered.push(event.event_id);
+                }
+            }
+            through += 1;
+        }
+        let Some(last) = through.checked_sub(1) else {
+            return stopped_at.map_or(Ok(()), Err);
+        };
+        projection.flush(&delivered).await.map_err(read_model)?;
+        let to = events[last].position;
+        match self
+            .0
+            .move_checkpoint(&P::checkpoint_key(), after, to)
+            .await
+        {
+            Ok(()) | Err(StoreError::CheckpointMoved { .. }) => {}
+            // The read model holds the batch (its inbox says so): a replay skips it.
+            Err(error) => return Err(failure::<P>(None, error.to_string())),
+        }
+        let mut tracked = shared
+            .tracked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if tracked.checkpoint == after {
+            tracked.projection = projection;
+            tracked.checkpoint = to;
+            tracked.handled += delivered.len() as u64;
         }
         stopped_at.map_or(Ok(()), Err)
     }

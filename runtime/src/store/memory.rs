@@ -82,6 +82,8 @@ struct State {
     streams: HashMap<String, Vec<usize>>,
     /// The latest snapshot of each stream.
     snapshots: HashMap<String, Snapshot>,
+    /// Projection checkpoints (for read models kept elsewhere).
+    checkpoints: HashMap<String, u64>,
 }
 
 impl State {
@@ -345,6 +347,36 @@ impl SnapshotStore for InMemoryStore {
                 state.snapshots.insert(snapshot.stream_id.clone(), snapshot);
             }
         }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::projection::external::CheckpointStore for InMemoryStore {
+    async fn checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .read()
+            .checkpoints
+            .get(projection)
+            .copied()
+            .unwrap_or(0))
+    }
+
+    async fn move_checkpoint(
+        &self,
+        projection: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<(), StoreError> {
+        let mut state = self.write();
+        let current = state.checkpoints.entry(projection.to_owned()).or_insert(0);
+        if *current != from {
+            return Err(StoreError::CheckpointMoved {
+                projection: projection.to_owned(),
+                expected: from,
+            });
+        }
+        *current = to;
         Ok(())
     }
 }

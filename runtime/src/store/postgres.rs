@@ -1254,6 +1254,23 @@ impl SqlTarget for PostgresStore {
     }
 }
 
+#[async_trait]
+impl crate::projection::external::CheckpointStore for PostgresStore {
+    async fn checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
+        SqlTarget::load_checkpoint(self, projection).await
+    }
+
+    async fn move_checkpoint(
+        &self,
+        projection: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<(), StoreError> {
+        self.commit_projection(projection, from, to, Vec::new())
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::validate_schema_name;

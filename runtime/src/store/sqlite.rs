@@ -808,3 +808,20 @@ impl SqlTarget for SqliteStore {
         })
     }
 }
+
+#[async_trait]
+impl crate::projection::external::CheckpointStore for SqliteStore {
+    async fn checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
+        SqlTarget::load_checkpoint(self, projection).await
+    }
+
+    async fn move_checkpoint(
+        &self,
+        projection: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<(), StoreError> {
+        self.commit_projection(projection, from, to, Vec::new())
+            .await
+    }
+}
