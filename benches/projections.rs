@@ -201,33 +201,52 @@ async fn fill<S: EventStore>(store: &S) -> u64 {
 // Timing
 // ------------------------------------------------------------------------------------------
 
+/// The three readers of a round.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Side {
+    Annals,
+    /// The figure's floor: the columns the read model needs.
+    Floor,
+    /// The diagnostic floor: every column of the envelope that `Recorded` hands the handlers.
+    Envelope,
+}
+
 /// The best figures of one store across rounds.
 struct Figures {
     store: &'static str,
     /// Per runner batch size: the best catch-up time.
     annals: Vec<(usize, Duration)>,
     floor: Duration,
+    /// `None` where there is no envelope floor (memory: the records are the envelope).
+    envelope: Option<Duration>,
 }
 
 impl Figures {
-    fn new(store: &'static str, batch_sizes: &[usize]) -> Self {
+    fn new(store: &'static str, batch_sizes: &[usize], envelope: bool) -> Self {
         Figures {
             store,
             annals: batch_sizes.iter().map(|&b| (b, Duration::MAX)).collect(),
             floor: Duration::MAX,
+            envelope: envelope.then_some(Duration::MAX),
         }
     }
 
-    fn keep_annals(&mut self, batch_size: usize, took: Duration) {
-        for (b, best) in &mut self.annals {
-            if *b == batch_size {
-                *best = (*best).min(took);
+    fn keep(&mut self, side: Side, batch_size: usize, took: Duration) {
+        match side {
+            Side::Annals => {
+                for (b, best) in &mut self.annals {
+                    if *b == batch_size {
+                        *best = (*best).min(took);
+                    }
+                }
+            }
+            Side::Floor => self.floor = self.floor.min(took),
+            Side::Envelope => {
+                if let Some(best) = &mut self.envelope {
+                    *best = (*best).min(took);
+                }
             }
         }
-    }
-
-    fn keep_floor(&mut self, took: Duration) {
-        self.floor = self.floor.min(took);
     }
 }
 
@@ -278,67 +297,181 @@ fn memory_floor(log: &[RecordedEvent]) -> Balances {
     }
 }
 
-fn sqlite_floor(connection: &rusqlite::Connection) -> Balances {
-    let mut statement = connection
-        .prepare_cached(&format!(
-            "SELECT position, stream_id, event_type, payload FROM annals_events
-             WHERE position > ?1 ORDER BY position LIMIT {PAGE}"
-        ))
-        .expect("prepare");
-    let mut model = Balances::default();
-    let mut after = 0i64;
-    loop {
-        let mut rows = statement.query([after]).expect("query");
-        let mut read = 0;
-        while let Some(row) = rows.next().expect("row") {
-            after = row.get(0).expect("position");
-            let stream_id = row.get_ref(1).and_then(|v| Ok(v.as_str()?));
-            let event_type = row.get_ref(2).and_then(|v| Ok(v.as_str()?));
-            let payload = row.get_ref(3).and_then(|v| Ok(v.as_blob()?));
-            project_raw(
-                &mut model,
-                stream_id.expect("stream_id"),
-                event_type.expect("event_type"),
-                payload.expect("payload"),
-            );
-            read += 1;
+/// What the envelope floors decode besides the payload: the envelope fields a `Recorded`
+/// carries, kept from the optimiser with `black_box`.
+fn envelope(stream_version: i64, event_id: Uuid, schema_version: i64, metadata: Option<&[u8]>) {
+    let metadata = metadata.map(|json| serde_json::from_slice::<Metadata>(json).expect("metadata"));
+    std::hint::black_box((stream_version, event_id, schema_version, metadata));
+}
+
+mod sqlite_floor {
+    use super::*;
+    use rusqlite::Connection;
+
+    /// The figure's floor: the columns the read model needs, borrowed.
+    pub fn needed(connection: &Connection) -> Balances {
+        let mut statement = connection
+            .prepare_cached(&format!(
+                "SELECT position, stream_id, event_type, payload FROM annals_events
+                 WHERE position > ?1 ORDER BY position LIMIT {PAGE}"
+            ))
+            .expect("prepare");
+        let mut model = Balances::default();
+        let mut after = 0i64;
+        loop {
+            let mut rows = statement.query([after]).expect("query");
+            let mut read = 0;
+            while let Some(row) = rows.next().expect("row") {
+                after = row.get(0).expect("position");
+                let stream_id = row.get_ref(1).and_then(|v| Ok(v.as_str()?));
+                let event_type = row.get_ref(2).and_then(|v| Ok(v.as_str()?));
+                let payload = row.get_ref(3).and_then(|v| Ok(v.as_blob()?));
+                project_raw(
+                    &mut model,
+                    stream_id.expect("stream_id"),
+                    event_type.expect("event_type"),
+                    payload.expect("payload"),
+                );
+                read += 1;
+            }
+            if read < PAGE {
+                return model;
+            }
         }
-        if read < PAGE {
-            return model;
+    }
+
+    /// The diagnostic floor: every column `read_all` selects, borrowed, the metadata
+    /// decoded.
+    pub fn envelope(connection: &Connection) -> Balances {
+        let mut statement = connection
+            .prepare_cached(&format!(
+                "SELECT position, stream_id, stream_version, event_id, event_type, schema_version,
+                        payload, metadata, recorded_at
+                 FROM annals_events WHERE position > ?1 ORDER BY position LIMIT {PAGE}"
+            ))
+            .expect("prepare");
+        let mut model = Balances::default();
+        let mut after = 0i64;
+        loop {
+            let mut rows = statement.query([after]).expect("query");
+            let mut read = 0;
+            while let Some(row) = rows.next().expect("row") {
+                after = row.get(0).expect("position");
+                let text = |i| row.get_ref(i).and_then(|v| Ok(v.as_str()?)).expect("text");
+                let event_id = row.get_ref(3).and_then(|v| Ok(v.as_blob()?)).expect("id");
+                let metadata = row.get_ref(7).and_then(|v| Ok(v.as_str_or_null()?));
+                let recorded_at: i64 = row.get(8).expect("recorded_at");
+                super::envelope(
+                    row.get(2).expect("stream_version"),
+                    Uuid::from_slice(event_id).expect("uuid"),
+                    row.get(5).expect("schema_version"),
+                    metadata.expect("metadata").map(str::as_bytes),
+                );
+                std::hint::black_box(chrono::DateTime::from_timestamp_micros(recorded_at));
+                let payload = row.get_ref(6).and_then(|v| Ok(v.as_blob()?));
+                project_raw(&mut model, text(1), text(4), payload.expect("payload"));
+                read += 1;
+            }
+            if read < PAGE {
+                return model;
+            }
         }
     }
 }
 
-async fn postgres_floor(
-    client: &tokio_postgres::Client,
-    statement: &tokio_postgres::Statement,
-) -> Balances {
-    let mut model = Balances::default();
-    let mut after = 0i64;
-    loop {
-        let rows = client.query(statement, &[&after]).await.expect("query");
-        for row in &rows {
-            after = row.get(0);
-            let stream_id: &str = row.get(1);
-            let event_type: &str = row.get(2);
-            let payload: &str = row.get(3);
-            project_raw(&mut model, stream_id, event_type, payload.as_bytes());
+mod postgres_floor {
+    use super::*;
+    use tokio_postgres::types::{FromSql, Type};
+    use tokio_postgres::{Client, Statement};
+
+    /// A `jsonb` value in PostgreSQL's binary format (a version byte, then the JSON text),
+    /// borrowed: what the store reads.
+    struct Jsonb<'a>(&'a [u8]);
+
+    impl<'a> FromSql<'a> for Jsonb<'a> {
+        fn from_sql(
+            _: &Type,
+            raw: &'a [u8],
+        ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+            match raw.split_first() {
+                Some((1, json)) => Ok(Jsonb(json)),
+                _ => Err("unsupported jsonb format".into()),
+            }
         }
-        if rows.len() < PAGE {
-            return model;
+
+        fn accepts(ty: &Type) -> bool {
+            *ty == Type::JSONB
+        }
+    }
+
+    pub fn needed_sql() -> String {
+        format!(
+            "SELECT position, stream_id, event_type, payload::text FROM \"{PG_SCHEMA}\".events
+             WHERE position > $1 ORDER BY position LIMIT {PAGE}"
+        )
+    }
+
+    pub fn envelope_sql() -> String {
+        format!(
+            "SELECT position, stream_id, stream_version, event_id, event_type, schema_version,
+                    payload, metadata, recorded_at
+             FROM \"{PG_SCHEMA}\".events WHERE position > $1 ORDER BY position LIMIT {PAGE}"
+        )
+    }
+
+    /// The figure's floor: the columns the read model needs, borrowed.
+    pub async fn needed(client: &Client, statement: &Statement) -> Balances {
+        let mut model = Balances::default();
+        let mut after = 0i64;
+        loop {
+            let rows = client.query(statement, &[&after]).await.expect("query");
+            for row in &rows {
+                after = row.get(0);
+                let stream_id: &str = row.get(1);
+                let event_type: &str = row.get(2);
+                let payload: &str = row.get(3);
+                project_raw(&mut model, stream_id, event_type, payload.as_bytes());
+            }
+            if rows.len() < PAGE {
+                return model;
+            }
+        }
+    }
+
+    /// The diagnostic floor: every column `read_all` selects, `jsonb` in binary, borrowed,
+    /// the metadata decoded.
+    pub async fn envelope(client: &Client, statement: &Statement) -> Balances {
+        let mut model = Balances::default();
+        let mut after = 0i64;
+        loop {
+            let rows = client.query(statement, &[&after]).await.expect("query");
+            for row in &rows {
+                after = row.get(0);
+                let metadata: Option<Jsonb<'_>> = row.get(7);
+                super::envelope(
+                    row.get(2),
+                    row.get(3),
+                    row.get::<_, i32>(5).into(),
+                    metadata.map(|m| m.0),
+                );
+                std::hint::black_box(row.get::<_, chrono::DateTime<chrono::Utc>>(8));
+                let payload: Jsonb<'_> = row.get(6);
+                project_raw(&mut model, row.get(1), row.get(4), payload.0);
+            }
+            if rows.len() < PAGE {
+                return model;
+            }
         }
     }
 }
 
 /// What to run: `cargo bench --bench projections -- [--quick] [--rounds N]
-/// [--store memory|sqlite|postgres] [--only annals|floor]` (the last two for profiling one
-/// side of one store, e.g. under `perf record`).
-#[derive(Clone)]
+/// [--store memory|sqlite|postgres] [--only annals|floor|envelope]` (the last two to profile
+/// one reader of one store, e.g. under `perf record`).
 struct Options {
     rounds: usize,
     store: Option<String>,
-    annals: bool,
-    floor: bool,
+    only: Option<Side>,
     batch_sizes: Vec<usize>,
 }
 
@@ -354,7 +487,12 @@ impl Options {
         let rounds = value("--rounds")
             .map(|r| r.parse().expect("--rounds N"))
             .unwrap_or(if quick { 1 } else { 5 });
-        let only = value("--only");
+        let only = value("--only").map(|side| match side.as_str() {
+            "annals" => Side::Annals,
+            "floor" => Side::Floor,
+            "envelope" => Side::Envelope,
+            other => panic!("--only annals|floor|envelope, not {other}"),
+        });
         let mut batch_sizes = vec![PAGE];
         let default = RunnerOptions::default().batch_size;
         if default != PAGE {
@@ -363,8 +501,7 @@ impl Options {
         Options {
             rounds,
             store: value("--store"),
-            annals: only.as_deref() != Some("floor"),
-            floor: only.as_deref() != Some("annals"),
+            only,
             batch_sizes,
         }
     }
@@ -374,8 +511,9 @@ impl Options {
     }
 }
 
-/// One round on one store: annals at each batch size and the floor, in an order that flips
-/// every round; every read model built is checked against the others.
+/// One round on one store: annals at each batch size, the floor and the envelope floor
+/// (where `floor(Side::Envelope)` is given), in an order that rotates every round; every
+/// read model built is checked against the others.
 async fn round<S, F, Fut>(
     figures: &mut Figures,
     options: &Options,
@@ -385,33 +523,36 @@ async fn round<S, F, Fut>(
     mut floor: F,
 ) where
     S: EventStore + Clone,
-    F: FnMut() -> Fut,
+    F: FnMut(Side) -> Fut,
     Fut: std::future::Future<Output = Balances>,
 {
+    let mut sides = vec![Side::Annals, Side::Floor];
+    if figures.envelope.is_some() {
+        sides.push(Side::Envelope);
+    }
+    let turn = round % sides.len();
+    sides.rotate_left(turn);
     let mut models = Vec::new();
-    for step in 0..2 {
-        if (step + round).is_multiple_of(2) {
-            if !options.annals {
-                continue;
-            }
+    for side in sides {
+        if options.only.is_some_and(|only| only != side) {
+            continue;
+        }
+        if side == Side::Annals {
             for &batch_size in &options.batch_sizes {
                 let (took, model) = annals_catch_up(store, batch_size, last).await;
-                figures.keep_annals(batch_size, took);
+                figures.keep(side, batch_size, took);
                 models.push(model);
             }
         } else {
-            if !options.floor {
-                continue;
-            }
             let start = Instant::now();
-            let model = std::hint::black_box(floor().await);
-            figures.keep_floor(start.elapsed());
+            let model = std::hint::black_box(floor(side).await);
+            figures.keep(side, PAGE, start.elapsed());
             models.push(model);
         }
     }
     for model in &models {
         assert_eq!(model.by_account.len(), ACCOUNTS);
-        assert_eq!(model, &models[0], "every run built the same read model");
+        assert_eq!(model, &models[0], "every reader built the same read model");
     }
 }
 
@@ -427,9 +568,9 @@ async fn bench_memory(options: &Options) -> Figures {
         .await
         .expect("read the log");
     assert_eq!(log.len(), EVENTS);
-    let mut figures = Figures::new("memory", &options.batch_sizes);
+    let mut figures = Figures::new("memory", &options.batch_sizes, false);
     for r in 0..options.rounds {
-        round(&mut figures, options, &store, last, r, || {
+        round(&mut figures, options, &store, last, r, |_| {
             let model = memory_floor(&log);
             async move { model }
         })
@@ -447,10 +588,13 @@ async fn bench_sqlite(options: &Options) -> Figures {
     let raw = rusqlite::Connection::open(&path).expect("open the raw connection");
     raw.pragma_update(None, "synchronous", "NORMAL")
         .expect("pragma");
-    let mut figures = Figures::new("SQLite", &options.batch_sizes);
+    let mut figures = Figures::new("SQLite", &options.batch_sizes, true);
     for r in 0..options.rounds {
-        round(&mut figures, options, &store, last, r, || {
-            let model = sqlite_floor(&raw);
+        round(&mut figures, options, &store, last, r, |side| {
+            let model = match side {
+                Side::Envelope => sqlite_floor::envelope(&raw),
+                _ => sqlite_floor::needed(&raw),
+            };
             async move { model }
         })
         .await;
@@ -489,17 +633,24 @@ async fn bench_postgres(options: &Options) -> Option<Figures> {
     raw.batch_execute(&format!("ANALYZE \"{PG_SCHEMA}\".events"))
         .await
         .expect("analyze");
-    let statement = raw
-        .prepare(&format!(
-            "SELECT position, stream_id, event_type, payload::text FROM \"{PG_SCHEMA}\".events
-             WHERE position > $1 ORDER BY position LIMIT {PAGE}"
-        ))
+    let needed = raw
+        .prepare(&postgres_floor::needed_sql())
         .await
         .expect("prepare");
-    let mut figures = Figures::new("PostgreSQL", &options.batch_sizes);
+    let envelope = raw
+        .prepare(&postgres_floor::envelope_sql())
+        .await
+        .expect("prepare");
+    let mut figures = Figures::new("PostgreSQL", &options.batch_sizes, true);
     for r in 0..options.rounds {
-        round(&mut figures, options, &store, last, r, || {
-            postgres_floor(&raw, &statement)
+        round(&mut figures, options, &store, last, r, |side| {
+            let (raw, needed, envelope) = (&raw, &needed, &envelope);
+            async move {
+                match side {
+                    Side::Envelope => postgres_floor::envelope(raw, envelope).await,
+                    _ => postgres_floor::needed(raw, needed).await,
+                }
+            }
         })
         .await;
     }
@@ -511,29 +662,40 @@ async fn bench_postgres(options: &Options) -> Option<Figures> {
 }
 
 fn print(figures: &Figures) {
-    let shown = |took: Duration| {
+    let rate = |took: Duration| {
         if took == Duration::MAX {
             "-".to_owned()
         } else {
             format!("{:.0}", per_second(took))
         }
     };
-    for (batch_size, took) in &figures.annals {
-        let ratio = per_second(*took) / per_second(figures.floor);
-        let (ratio, verdict) = if *took == Duration::MAX || figures.floor == Duration::MAX {
-            ("-".to_owned(), "")
-        } else if ratio >= TARGET {
-            (format!("{ratio:.2}×"), "met")
+    let ratio = |annals: Duration, floor: Duration| {
+        if annals == Duration::MAX || floor == Duration::MAX {
+            "-".to_owned()
         } else {
-            (format!("{ratio:.2}×"), "MISSED")
+            format!("{:.2}×", floor.as_secs_f64() / annals.as_secs_f64())
+        }
+    };
+    for &(batch_size, took) in &figures.annals {
+        let verdict = match (took, figures.floor) {
+            (Duration::MAX, _) | (_, Duration::MAX) => "",
+            _ if figures.floor.as_secs_f64() / took.as_secs_f64() >= TARGET => "met",
+            _ => "MISSED",
         };
+        let envelope = figures
+            .envelope
+            .map_or(("n/a".to_owned(), "n/a".to_owned()), |e| {
+                (rate(e), ratio(took, e))
+            });
         println!(
-            "  {:<11} {:>7} {:>14} {:>14} {:>8}  ≥ {TARGET:.2}× {verdict}",
+            "  {:<11} {:>6} {:>12} {:>12} {:>7}  ≥ {TARGET:.2}× {verdict:<6} {:>12} {:>8}",
             figures.store,
             batch_size,
-            shown(*took),
-            shown(figures.floor),
-            ratio
+            rate(took),
+            rate(figures.floor),
+            ratio(took, figures.floor),
+            envelope.0,
+            envelope.1,
         );
     }
 }
@@ -543,8 +705,9 @@ async fn main() {
     let options = Options::from_args();
     println!(
         "annals projection catch-up of {EVENTS} events vs a raw keyset-paged read + decode \
-         (pages of {PAGE}); best of {} rounds, annals and floor alternating; \
-         ratio = annals / floor",
+         (pages of {PAGE}); best of {} rounds, annals and the floors alternating; \
+         ratio = annals events/s / floor events/s; envelope = the diagnostic floor that \
+         reads every column annals reads",
         options.rounds
     );
     let default = RunnerOptions::default().batch_size;
@@ -570,8 +733,8 @@ async fn main() {
         None
     };
     println!(
-        "\n  {:<11} {:>7} {:>14} {:>14} {:>8}  target",
-        "store", "batch", "annals ev/s", "floor ev/s", "ratio"
+        "\n  {:<11} {:>6} {:>12} {:>12} {:>7}  {:<13} {:>12} {:>8}",
+        "store", "batch", "annals ev/s", "floor ev/s", "ratio", "target", "envelope", "ratio"
     );
     for f in &figures {
         print(f);
