@@ -1,9 +1,10 @@
 //! Projection catch-up against raw keyset-paged reads, in one run (issue: projections).
 //!
-//! `cargo bench --bench projections` (add `-- --quick` for one round). The figure: catch-up
-//! of 100,000 bank events into an in-memory read model (per-account balances in a
-//! `HashMap`), in events/s, beside a floor measured in the same run and reported as a ratio
-//! annals / floor (target ≥ 0.7), on each store:
+//! `cargo bench --bench projections` (`-- --quick` for one round; `--rounds N`; `--store
+//! memory|sqlite|postgres` and `--only annals|floor|envelope` to profile one reader of one
+//! store). The figure: catch-up of 100,000 bank events into an in-memory read model
+//! (per-account balances in a `HashMap`), in events/s, beside a floor measured in the same
+//! run and reported as a ratio annals / floor (target ≥ 0.7), on each store:
 //!
 //! - annals: a `#[derive(Projection)]` read model consuming the whole `AccountEvent` enum,
 //!   spawned with `ProjectionRunner` from position 0, timed from `spawn` until
@@ -21,15 +22,19 @@
 //!     FROM "schema".events WHERE position > $1 ORDER BY position LIMIT 1000`, prepared.
 //!
 //!   (`stream_id` is in the floor's SELECT because the read model is per account.)
+//! - envelope (diagnostic, SQLite and PostgreSQL): the same loop selecting every column
+//!   `read_all` selects (the envelope a handler sees: stream version, event id, schema
+//!   version, metadata, recorded-at), borrowed, the metadata decoded. annals / envelope
+//!   separates the runtime's own overhead from the cost of reading the whole envelope.
 //!
-//! Each round runs annals and the floor one after the other (the order flips every round);
-//! each figure is the best of the rounds. The 100,000 events are 1,000 accounts × (Opened +
-//! 99 deposits and withdrawals), each account appended with one `EventStore::append` of
-//! 100 events (an append is atomic per stream, so 100 is the largest batch per account),
-//! with the correlation and causation ids the command path writes. PostgreSQL is the server
-//! at `DATABASE_URL` (default postgres://postgres@127.0.0.1:5432/postgres), in a fresh
-//! schema dropped at the end; it is skipped with a message when unreachable, unless
-//! `ANNALS_REQUIRE_SERVICES=1`.
+//! Each round runs annals and the floors one after the other (the order rotates every
+//! round); each figure is the best of the rounds, and every reader's read model is checked
+//! equal. The 100,000 events are 1,000 accounts × (Opened + 99 deposits and withdrawals),
+//! each account appended with one `EventStore::append` of 100 events (an append is atomic
+//! per stream, so 100 is the largest batch per account), with the correlation and
+//! causation ids the command path writes. PostgreSQL is the server at `DATABASE_URL`
+//! (default postgres://postgres@127.0.0.1:5432/postgres), in a fresh schema dropped at the
+//! end; it is skipped with a message when unreachable, unless `ANNALS_REQUIRE_SERVICES=1`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -486,7 +491,7 @@ impl Options {
         let quick = args.iter().any(|a| a == "--quick");
         let rounds = value("--rounds")
             .map(|r| r.parse().expect("--rounds N"))
-            .unwrap_or(if quick { 1 } else { 5 });
+            .unwrap_or(if quick { 1 } else { 10 });
         let only = value("--only").map(|side| match side.as_str() {
             "annals" => Side::Annals,
             "floor" => Side::Floor,
