@@ -129,20 +129,7 @@ impl<S: EventStore + Clone> ProjectionRunner<S> {
     /// Starts `projection` with a read model that already includes every event up to the
     /// event at `checkpoint` (a restored read model, or 0 for the beginning).
     pub fn spawn_from<P: Projection>(&self, projection: P, checkpoint: u64) -> ProjectionHandle<P> {
-        let shared = Arc::new(Shared {
-            tracked: RwLock::new(Tracked {
-                projection,
-                checkpoint,
-                handled: 0,
-            }),
-            reads_started: AtomicU64::new(0),
-            caught_up: watch::channel(0).0,
-            status: watch::channel(Status::Starting).0,
-            wake: Notify::new(),
-            stop: watch::channel(false).0,
-            skip: RwLock::new(None),
-            rebuild: std::sync::Mutex::new(None),
-        });
+        let shared = Shared::new(projection, checkpoint);
         self.start(shared, MemorySink)
     }
 
@@ -202,20 +189,7 @@ impl<S: EventStore + CheckpointStore + Clone> ProjectionRunner<S> {
         projection: P,
     ) -> Result<ProjectionHandle<P>, StoreError> {
         let checkpoint = self.store.checkpoint(&P::checkpoint_key()).await?;
-        let shared = Arc::new(Shared {
-            tracked: RwLock::new(Tracked {
-                projection,
-                checkpoint,
-                handled: 0,
-            }),
-            reads_started: AtomicU64::new(0),
-            caught_up: watch::channel(0).0,
-            status: watch::channel(Status::Starting).0,
-            wake: Notify::new(),
-            stop: watch::channel(false).0,
-            skip: RwLock::new(None),
-            rebuild: std::sync::Mutex::new(None),
-        });
+        let shared = Shared::new(projection, checkpoint);
         Ok(self.start(shared, ExternalSink(self.store.clone())))
     }
 }
@@ -230,20 +204,7 @@ impl<S: EventStore + SqlTarget + Clone> ProjectionRunner<S> {
     ) -> Result<ProjectionHandle<P>, StoreError> {
         self.store.prepare_read_model(&P::setup()).await?;
         let checkpoint = self.store.load_checkpoint(&P::checkpoint_key()).await?;
-        let shared = Arc::new(Shared {
-            tracked: RwLock::new(Tracked {
-                projection,
-                checkpoint,
-                handled: 0,
-            }),
-            reads_started: AtomicU64::new(0),
-            caught_up: watch::channel(0).0,
-            status: watch::channel(Status::Starting).0,
-            wake: Notify::new(),
-            stop: watch::channel(false).0,
-            skip: RwLock::new(None),
-            rebuild: std::sync::Mutex::new(None),
-        });
+        let shared = Shared::new(projection, checkpoint);
         Ok(self.start(shared, SqlSink(self.store.clone())))
     }
 }
@@ -344,6 +305,24 @@ struct Shared<P> {
 }
 
 impl<P> Shared<P> {
+    /// The state of a projection about to start with `projection` at `checkpoint`.
+    fn new(projection: P, checkpoint: u64) -> Arc<Self> {
+        Arc::new(Shared {
+            tracked: RwLock::new(Tracked {
+                projection,
+                checkpoint,
+                handled: 0,
+            }),
+            reads_started: AtomicU64::new(0),
+            caught_up: watch::channel(0).0,
+            status: watch::channel(Status::Starting).0,
+            wake: Notify::new(),
+            stop: watch::channel(false).0,
+            skip: RwLock::new(None),
+            rebuild: std::sync::Mutex::new(None),
+        })
+    }
+
     fn tracked(&self) -> RwLockReadGuard<'_, Tracked<P>> {
         self.tracked.read().unwrap_or_else(PoisonError::into_inner)
     }

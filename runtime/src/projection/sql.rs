@@ -200,6 +200,7 @@ pub trait SqlTarget: Send + Sync + 'static {
 }
 
 /// `$1`, `$2`, ... → `?1`, `?2`, ... outside string literals and quoted identifiers.
+#[cfg(feature = "sqlite")]
 pub(crate) fn numbered_placeholders_for_sqlite(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut quote: Option<char> = None;
@@ -223,7 +224,7 @@ pub(crate) fn numbered_placeholders_for_sqlite(sql: &str) -> String {
     out
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::numbered_placeholders_for_sqlite;
 

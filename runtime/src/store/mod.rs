@@ -36,6 +36,15 @@ pub enum ExpectedVersion {
 }
 
 impl ExpectedVersion {
+    /// The version this expectation pins the stream to (`NoStream` is 0), if it pins one.
+    pub fn exact(self) -> Option<u64> {
+        match self {
+            ExpectedVersion::NoStream => Some(0),
+            ExpectedVersion::Exact(version) => Some(version),
+            ExpectedVersion::Any | ExpectedVersion::StreamExists => None,
+        }
+    }
+
     /// Whether a stream currently at `current` (0 = no stream) satisfies this expectation.
     pub fn accepts(self, current: u64) -> bool {
         match self {
@@ -311,6 +320,24 @@ impl StoreError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::WrongExpectedVersion { .. })
     }
+}
+
+/// Rejects the stream ids a SQL store cannot hold: empty, or with a NUL character.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn validate_sql_stream_id(stream_id: &str) -> Result<(), StoreError> {
+    let invalid = |reason| {
+        Err(StoreError::InvalidStreamId {
+            stream_id: stream_id.to_owned(),
+            reason,
+        })
+    };
+    if stream_id.is_empty() {
+        return invalid("a stream id cannot be empty");
+    }
+    if stream_id.contains('\0') {
+        return invalid("a stream id cannot contain a NUL character");
+    }
+    Ok(())
 }
 
 /// The append-only log of events.

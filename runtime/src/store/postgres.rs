@@ -759,31 +759,6 @@ fn read_event(row: &Row) -> Result<RecordedEvent, StoreError> {
     })
 }
 
-fn validate_stream_id(stream_id: &str) -> Result<(), StoreError> {
-    if stream_id.is_empty() {
-        return Err(StoreError::InvalidStreamId {
-            stream_id: stream_id.to_owned(),
-            reason: "a stream id cannot be empty",
-        });
-    }
-    if stream_id.contains('\0') {
-        return Err(StoreError::InvalidStreamId {
-            stream_id: stream_id.to_owned(),
-            reason: "PostgreSQL text cannot hold a NUL character",
-        });
-    }
-    Ok(())
-}
-
-/// The version an expectation pins the stream to, if it pins one.
-fn exact_version(expected: ExpectedVersion) -> Option<u64> {
-    match expected {
-        ExpectedVersion::NoStream => Some(0),
-        ExpectedVersion::Exact(version) => Some(version),
-        ExpectedVersion::Any | ExpectedVersion::StreamExists => None,
-    }
-}
-
 /// Whether `error` is the unique violation of `(stream_id, stream_version)`: a concurrent
 /// writer took the version this append computed.
 fn is_version_race(error: &tokio_postgres::Error) -> bool {
@@ -805,14 +780,14 @@ impl EventStore for PostgresStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        validate_stream_id(stream_id)?;
+        super::validate_sql_stream_id(stream_id)?;
         if events.is_empty() {
             return Err(StoreError::EmptyAppend {
                 stream_id: stream_id.to_owned(),
             });
         }
         if let [event] = events.as_slice()
-            && let Some(version) = exact_version(expected)
+            && let Some(version) = expected.exact()
         {
             let result = self
                 .append_one_at(stream_id, expected, version, event)
@@ -1051,7 +1026,7 @@ impl SnapshotStore for PostgresStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        validate_stream_id(&snapshot.stream_id)?;
+        super::validate_sql_stream_id(&snapshot.stream_id)?;
         self.query(
             &self.sql.save_snapshot,
             &[

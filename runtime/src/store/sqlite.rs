@@ -316,22 +316,6 @@ fn head_position(connection: &Connection) -> Result<u64, StoreError> {
         .map_err(backend)
 }
 
-fn validate_stream_id(stream_id: &str) -> Result<(), StoreError> {
-    if stream_id.is_empty() {
-        return Err(StoreError::InvalidStreamId {
-            stream_id: stream_id.to_owned(),
-            reason: "a stream id cannot be empty",
-        });
-    }
-    if stream_id.contains('\0') {
-        return Err(StoreError::InvalidStreamId {
-            stream_id: stream_id.to_owned(),
-            reason: "a stream id cannot contain NUL",
-        });
-    }
-    Ok(())
-}
-
 const SELECT_EVENT: &str = "SELECT position, stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at FROM annals_events";
 
 fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
@@ -354,15 +338,6 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
         metadata,
         recorded_at: micros_to_time(row.get(8)?),
     })
-}
-
-/// The version an expectation pins the stream to, if it pins one.
-fn exact_version(expected: ExpectedVersion) -> Option<u64> {
-    match expected {
-        ExpectedVersion::NoStream => Some(0),
-        ExpectedVersion::Exact(version) => Some(version),
-        ExpectedVersion::Any | ExpectedVersion::StreamExists => None,
-    }
 }
 
 /// The command path's append (one event at a known version) as one statement, atomic on its
@@ -446,7 +421,7 @@ impl EventStore for SqliteStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        validate_stream_id(stream_id)?;
+        super::validate_sql_stream_id(stream_id)?;
         if events.is_empty() {
             return Err(StoreError::EmptyAppend {
                 stream_id: stream_id.to_owned(),
@@ -458,7 +433,7 @@ impl EventStore for SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         let result = self.with_writer(|connection| {
             if let [event] = events.as_slice()
-                && let Some(version) = exact_version(expected)
+                && let Some(version) = expected.exact()
             {
                 return append_one_at(connection, stream_id, expected, version, event, metadata[0].as_deref());
             }
@@ -654,7 +629,7 @@ impl SnapshotStore for SqliteStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        validate_stream_id(&snapshot.stream_id)?;
+        super::validate_sql_stream_id(&snapshot.stream_id)?;
         self.with_writer(|connection| {
             connection
                 .prepare_cached(
