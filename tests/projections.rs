@@ -130,7 +130,8 @@ async fn catches_up_on_existing_events<S: EventStore + SnapshotStore + Clone>(st
     let balances = ProjectionRunner::new(store)
         .with_options(quick())
         .spawn(Balances::default());
-    balances.wait_for(last, WAIT).await.unwrap();
+    balances.wait_caught_up(WAIT).await.unwrap();
+    assert_eq!(balances.checkpoint(), last);
     assert_eq!(balances.read(|b| b.by_account["account-a"]), 15);
     balances.stop().await;
 }

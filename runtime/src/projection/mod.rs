@@ -158,6 +158,43 @@ impl<'a, E> Recorded<'a, E> {
     }
 }
 
+impl<E> Recorded<'_, E> {
+    /// The id of the aggregate of kind `A` this event belongs to: the stream id without its
+    /// `"{KIND}-"` prefix, or `None` when the stream is not one of `A`'s.
+    ///
+    /// ```
+    /// # use annals::{Aggregate, Apply, Event, Recorded};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+    /// # struct Opened {}
+    /// # #[derive(Event, Clone, Debug, PartialEq)]
+    /// # enum OrderEvent { Opened(Opened) }
+    /// # #[derive(Debug, thiserror::Error)]
+    /// # #[error("e")]
+    /// # struct OrderError;
+    /// # #[derive(Aggregate, Default)]
+    /// # #[aggregate(event = OrderEvent, error = OrderError)]
+    /// # struct Order {}
+    /// # impl Apply<Opened> for Order { fn apply(&mut self, _: &Opened) {} }
+    /// let recorded = annals::RecordedEvent {
+    ///     position: 1,
+    ///     stream_id: Order::stream_id("o-1"),
+    ///     stream_version: 1,
+    ///     event_id: annals::Uuid::nil(),
+    ///     event_type: "Opened".into(),
+    ///     schema_version: 1,
+    ///     payload: b"{}".to_vec(),
+    ///     metadata: Default::default(),
+    ///     recorded_at: annals::Utc::now(),
+    /// };
+    /// let opened = Recorded::new(&recorded, Opened {});
+    /// assert_eq!(opened.aggregate_id::<Order>(), Some("o-1"));
+    /// ```
+    pub fn aggregate_id<A: crate::Aggregate>(&self) -> Option<&str> {
+        self.stream_id.strip_prefix(A::KIND)?.strip_prefix('-')
+    }
+}
+
 impl<E> Deref for Recorded<'_, E> {
     type Target = E;
 

@@ -382,6 +382,12 @@ impl<P: Projection> ProjectionReader<P> {
         })
     }
 
+    /// Waits until the projection has caught up with every event appended before this call
+    /// (or `timeout` passes): [`wait_for`](Self::wait_for) without a position to name.
+    pub async fn wait_caught_up(&self, timeout: Duration) -> Result<(), WaitError> {
+        self.wait_for(0, timeout).await
+    }
+
     /// Read-your-writes: waits until the projection has handled every event that was
     /// appended before this call (pass the position from a command's outcome, for the
     /// error message), or `timeout` passes.
