@@ -106,8 +106,8 @@ pub use repository::{
     SnapshotPolicy,
 };
 pub use store::{
-    AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, InMemoryStore, Metadata,
-    NewEvent, RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamVisitor,
+    AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, InMemoryStore, LogVisitor,
+    Metadata, NewEvent, RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamVisitor,
 };
 
 /// The attribute store implementations use on their `impl EventStore`/`impl SnapshotStore`

@@ -78,6 +78,7 @@ macro_rules! conformance_suite {
             read_all_filters_by_event_type,
             read_all_max_count_counts_only_matching_events,
             read_all_filter_matching_nothing_is_empty,
+            visit_all_sees_what_read_all_returns,
             concurrent_writers_never_make_a_tailing_reader_skip_an_event,
             metadata_round_trips,
             event_id_type_and_schema_version_round_trip,
@@ -1043,6 +1044,52 @@ pub async fn read_all_from_a_position<S: EventStore + SnapshotStore>(store: S) {
         [appended[1]],
         "an unfiltered read starts at the position"
     );
+}
+
+/// `visit_all` hands out the events `read_all` returns (filter and `max_count` included),
+/// and stops when the visitor breaks.
+pub async fn visit_all_sees_what_read_all_returns<S: EventStore + SnapshotStore>(store: S) {
+    let case = Case::new("visit_all_sees_what_read_all_returns");
+    let stream = case.stream("s");
+    let mut appended = append(
+        &store,
+        &stream,
+        ExpectedVersion::NoStream,
+        events(&case.event_type("A"), 1..=3),
+    )
+    .await;
+    appended.positions.extend(
+        append(
+            &store,
+            &stream,
+            ExpectedVersion::Exact(3),
+            events(&case.event_type("B"), 4..=6),
+        )
+        .await
+        .positions,
+    );
+    let filter = case.filter(&["B"]);
+    let after = appended.positions[0];
+    let expected = read_all(&store, after + 1, 2, &filter).await;
+    let mut visited = Vec::new();
+    let read = store
+        .visit_all(after, 2, &filter, &mut |event| {
+            visited.push(event.clone());
+            std::ops::ControlFlow::Continue(())
+        })
+        .await
+        .unwrap();
+    assert_eq!((read, visited), (2, expected));
+
+    let mut seen = 0;
+    store
+        .visit_all(after, usize::MAX, &filter, &mut |_| {
+            seen += 1;
+            std::ops::ControlFlow::Break(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, 1, "a visitor that breaks sees no further event");
 }
 
 /// `read_all` returns at most `max_count` events, in global order.

@@ -12,6 +12,7 @@
 //! runner retries with exponential backoff until the data is fixed or an operator skips the
 //! event ([`ProjectionHandle::skip`]).
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
@@ -563,17 +564,12 @@ async fn run<S: EventStore, P: Projection, K: Sink<P>>(
         }
         let read_number = shared.reads_started.fetch_add(1, Ordering::SeqCst) + 1;
         let after = shared.tracked().checkpoint;
-        // Stopping does not wait for a slow read: nothing of it has been applied yet.
-        let read = tokio::select! {
-            read = store.read_all(after, batch_size, &filter) => read,
+        // Stopping does not wait for a slow read: nothing of an unfinished read has been
+        // applied (a read model in memory applies without awaiting; a SQL batch commits
+        // whole or not at all; a flushed external batch is in the read model's inbox).
+        let outcome = tokio::select! {
+            outcome = sink.read_apply(&store, &shared, after, batch_size, &filter) => outcome,
             _ = stop.changed() => break,
-        };
-        let outcome = match read {
-            Ok(events) => sink
-                .apply(&shared, after, &events)
-                .await
-                .map(|()| events.len()),
-            Err(error) => Err(failure::<P>(None, error.to_string())),
         };
         match outcome {
             Ok(read) => {
@@ -628,6 +624,26 @@ trait Sink<P>: Send + Sync + 'static {
         after: u64,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionFailure>;
+    /// Reads a batch after `after` and applies it; returns how many events were read.
+    async fn read_apply<S: EventStore>(
+        &self,
+        store: &S,
+        shared: &Shared<P>,
+        after: u64,
+        batch_size: usize,
+        filter: &EventFilter,
+    ) -> Result<usize, ProjectionFailure>
+    where
+        P: Projection,
+    {
+        let events = store
+            .read_all(after, batch_size, filter)
+            .await
+            .map_err(|error| failure::<P>(None, error.to_string()))?;
+        self.apply(shared, after, &events)
+            .await
+            .map(|()| events.len())
+    }
 }
 
 /// The read model in memory: applied event by event under the lock that also holds the
@@ -636,6 +652,47 @@ struct MemorySink;
 
 #[async_trait::async_trait]
 impl<P: Projection> Sink<P> for MemorySink {
+    /// Applies each event as the store hands it over, borrowed: no copy of a record (the
+    /// in-memory store's own records), and the checkpoint moves with each event.
+    async fn read_apply<S: EventStore>(
+        &self,
+        store: &S,
+        shared: &Shared<P>,
+        after: u64,
+        batch_size: usize,
+        filter: &EventFilter,
+    ) -> Result<usize, ProjectionFailure> {
+        let mut cursor = after;
+        let mut stopped_at = None;
+        let mut visitor = |recorded: &RecordedEvent| {
+            let mut tracked = shared
+                .tracked
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            if tracked.checkpoint != cursor {
+                return ControlFlow::Break(()); // rebuilt meanwhile: the rest is the old model's
+            }
+            let (handled, failure) = project_batch(
+                shared,
+                &mut tracked.projection,
+                std::slice::from_ref(recorded),
+            );
+            if failure.is_some() {
+                stopped_at = failure;
+                return ControlFlow::Break(());
+            }
+            tracked.checkpoint = recorded.position;
+            tracked.handled += handled as u64;
+            cursor = recorded.position;
+            ControlFlow::Continue(())
+        };
+        let read = store
+            .visit_all(after, batch_size, filter, &mut visitor)
+            .await
+            .map_err(|error| failure::<P>(None, error.to_string()))?;
+        stopped_at.map_or(Ok(read), Err)
+    }
+
     async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), StoreError> {
         *shared
             .tracked

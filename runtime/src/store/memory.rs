@@ -319,6 +319,32 @@ impl EventStore for InMemoryStore {
         Some(self.subscribe_head())
     }
 
+    async fn visit_all(
+        &self,
+        after_position: u64,
+        max_count: usize,
+        filter: &EventFilter,
+        visitor: &mut super::LogVisitor<'_>,
+    ) -> Result<usize, StoreError> {
+        let state = self.read();
+        let after = usize::try_from(after_position).unwrap_or(usize::MAX);
+        let Some(rest) = state.log.get(after..) else {
+            return Ok(0);
+        };
+        let mut read = 0;
+        for event in rest
+            .iter()
+            .filter(|event| filter.matches(&event.event_type))
+            .take(max_count)
+        {
+            read += 1;
+            if visitor(event).is_break() {
+                break;
+            }
+        }
+        Ok(read)
+    }
+
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
         Ok(self.read().stream_version(stream_id))
     }

@@ -188,6 +188,10 @@ pub struct EventRef<'a> {
 /// read by returning `ControlFlow::Break(())`.
 pub type StreamVisitor<'v> = dyn FnMut(EventRef<'_>) -> std::ops::ControlFlow<()> + Send + 'v;
 
+/// The callback of [`EventStore::visit_all`]: sees each recorded event in turn, borrowed,
+/// and stops the read by returning `ControlFlow::Break(())`.
+pub type LogVisitor<'v> = dyn FnMut(&RecordedEvent) -> std::ops::ControlFlow<()> + Send + 'v;
+
 /// What an append recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendResult {
@@ -398,6 +402,25 @@ pub trait EventStore: Send + Sync + 'static {
         max_count: usize,
         filter: &EventFilter,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// [`read_all`](EventStore::read_all) handing each event to `visitor`, borrowed where
+    /// the store can (the in-memory store hands out its own records, copying nothing);
+    /// stops early when the visitor breaks. Returns how many events the store read.
+    async fn visit_all(
+        &self,
+        after_position: u64,
+        max_count: usize,
+        filter: &EventFilter,
+        visitor: &mut LogVisitor<'_>,
+    ) -> Result<usize, StoreError> {
+        let events = self.read_all(after_position, max_count, filter).await?;
+        for event in &events {
+            if visitor(event).is_break() {
+                break;
+            }
+        }
+        Ok(events.len())
+    }
 
     /// Waits until every append that completed before this call is visible to
     /// [`read_all`](EventStore::read_all), or `timeout` passes; returns whether it is.
