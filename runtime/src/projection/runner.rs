@@ -324,6 +324,15 @@ impl<P> Shared<P> {
         })
     }
 
+    /// Starts the read model again from `projection`, at checkpoint 0.
+    fn restart(&self, projection: P) {
+        *self.tracked.write().unwrap_or_else(PoisonError::into_inner) = Tracked {
+            projection,
+            checkpoint: 0,
+            handled: 0,
+        };
+    }
+
     fn tracked(&self) -> RwLockReadGuard<'_, Tracked<P>> {
         self.tracked.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -694,14 +703,7 @@ impl<P: Projection> Sink<P> for MemorySink {
     }
 
     async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), StoreError> {
-        *shared
-            .tracked
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Tracked {
-            projection: rebuilt,
-            checkpoint: 0,
-            handled: 0,
-        };
+        shared.restart(rebuilt);
         Ok(())
     }
 
@@ -737,14 +739,7 @@ impl<P: SqlProjection, T: SqlTarget> Sink<P> for SqlSink<T> {
         self.0
             .reset_projection(&P::checkpoint_key(), &P::reset())
             .await?;
-        *shared
-            .tracked
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Tracked {
-            projection: rebuilt,
-            checkpoint: 0,
-            handled: 0,
-        };
+        shared.restart(rebuilt);
         Ok(())
     }
 
@@ -835,14 +830,7 @@ impl<P: ExternalProjection, T: CheckpointStore> Sink<P> for ExternalSink<T> {
         self.0
             .move_checkpoint(&P::checkpoint_key(), from, 0)
             .await?;
-        *shared
-            .tracked
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Tracked {
-            projection: rebuilt,
-            checkpoint: 0,
-            handled: 0,
-        };
+        shared.restart(rebuilt);
         Ok(())
     }
 
