@@ -79,6 +79,7 @@ macro_rules! conformance_suite {
             read_all_max_count_counts_only_matching_events,
             read_all_filter_matching_nothing_is_empty,
             visit_all_sees_what_read_all_returns,
+            read_all_finds_sparse_events_far_apart,
             concurrent_writers_never_make_a_tailing_reader_skip_an_event,
             metadata_round_trips,
             event_id_type_and_schema_version_round_trip,
@@ -1044,6 +1045,42 @@ pub async fn read_all_from_a_position<S: EventStore + SnapshotStore>(store: S) {
         [appended[1]],
         "an unfiltered read starts at the position"
     );
+}
+
+/// A filter whose events are far apart in the log (many others between them) still gets
+/// them all, in order, a batch at a time.
+pub async fn read_all_finds_sparse_events_far_apart<S: EventStore + SnapshotStore>(store: S) {
+    let case = Case::new("read_all_finds_sparse_events_far_apart");
+    let stream = case.stream("s");
+    let mut wanted = Vec::new();
+    let mut version = 0;
+    for round in 0..3u64 {
+        let noise = events(&case.event_type("Noise"), 0..40);
+        version = append(&store, &stream, ExpectedVersion::Exact(version), noise)
+            .await
+            .stream_version;
+        let rare = append(
+            &store,
+            &stream,
+            ExpectedVersion::Exact(version),
+            vec![event(&case.event_type("Rare"), round)],
+        )
+        .await;
+        version = rare.stream_version;
+        wanted.extend(rare.positions);
+    }
+    let filter = case.filter(&["Rare"]);
+    let mut found = Vec::new();
+    let mut after = 1;
+    loop {
+        let batch = read_all(&store, after, 2, &filter).await;
+        if batch.is_empty() {
+            break;
+        }
+        after = batch.last().unwrap().position + 1;
+        found.extend(positions(&batch));
+    }
+    assert_eq!(found, wanted);
 }
 
 /// `visit_all` hands out the events `read_all` returns (filter and `max_count` included),

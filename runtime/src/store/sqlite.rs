@@ -60,6 +60,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// A filtered read of the global log first walks `max_count × this` positions in order
+/// before it turns to the type index (see `read_all`).
+const SCAN_WINDOW_FACTOR: i64 = 4;
+
 /// How many idle reader connections the store keeps.
 const IDLE_READERS: usize = 4;
 
@@ -568,24 +572,57 @@ impl EventStore for SqliteStore {
         self.with_reader(|connection| match filter.event_types() {
             None => {
                 let mut statement = connection
-                    .prepare_cached(&format!("{SELECT_EVENT} WHERE position > ?1 ORDER BY position LIMIT ?2"))
+                    .prepare_cached(&format!(
+                        "{SELECT_EVENT} WHERE position > ?1 ORDER BY position LIMIT ?2"
+                    ))
                     .map_err(backend)?;
-                let rows = statement.query_map(params![after, limit], read_row).map_err(backend)?;
+                let rows = statement
+                    .query_map(params![after, limit], read_row)
+                    .map_err(backend)?;
                 rows.collect::<Result<Vec<_>, _>>().map_err(backend)
             }
             Some([]) => Ok(Vec::new()),
             Some(types) => {
                 // The types travel as one JSON array parameter, so the statement text (and
                 // its cache entry) does not depend on how many types the filter names.
-                let types = serde_json::to_string(types).map_err(|e| StoreError::Backend(Box::new(e)))?;
-                let mut statement = connection
+                let types =
+                    serde_json::to_string(types).map_err(|e| StoreError::Backend(Box::new(e)))?;
+                // SQLite cannot tell how selective the types are, so the plan is chosen
+                // here. First a walk of the next rows by position (`+event_type` keeps the
+                // type index out of it): a filter that matches much of the log fills the
+                // batch there, with no sort. Only a sparse filter goes on to the type index,
+                // which reaches its few rows without walking the others.
+                let window_end = after
+                    .saturating_add(to_i64(max_count as u64).saturating_mul(SCAN_WINDOW_FACTOR));
+                let mut events = connection
                     .prepare_cached(&format!(
-                        "{SELECT_EVENT} WHERE position > ?1 AND event_type IN (SELECT value FROM json_each(?3))
+                        "{SELECT_EVENT} WHERE position > ?1 AND position <= ?4
+                         AND +event_type IN (SELECT value FROM json_each(?3))
                          ORDER BY position LIMIT ?2"
                     ))
+                    .and_then(|mut statement| {
+                        statement
+                            .query_map(params![after, limit, types, window_end], read_row)?
+                            .collect::<Result<Vec<_>, _>>()
+                    })
                     .map_err(backend)?;
-                let rows = statement.query_map(params![after, limit, types], read_row).map_err(backend)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+                if events.len() < max_count {
+                    let rest = connection
+                        .prepare_cached(&format!(
+                            "{SELECT_EVENT} INDEXED BY annals_events_by_type
+                             WHERE event_type IN (SELECT value FROM json_each(?3)) AND position > ?1
+                             ORDER BY position LIMIT ?2"
+                        ))
+                        .and_then(|mut statement| {
+                            let remaining = to_i64((max_count - events.len()) as u64);
+                            statement
+                                .query_map(params![window_end, remaining, types], read_row)?
+                                .collect::<Result<Vec<_>, _>>()
+                        })
+                        .map_err(backend)?;
+                    events.extend(rest);
+                }
+                Ok(events)
             }
         })
     }
