@@ -121,3 +121,37 @@ async fn a_payload_that_is_not_json_is_refused_whole() {
     assert!(matches!(error, StoreError::Backend(_)), "{error}");
     assert_eq!(store.stream_version("clock-1").await.unwrap(), 0);
 }
+
+/// Events written before migration 0003 kept their correlation and causation ids in the
+/// metadata jsonb only; they still read back with them.
+#[tokio::test]
+async fn ids_of_events_written_before_the_id_columns_still_read_back() {
+    let Some(store) = services::postgres_store(2).await else {
+        return;
+    };
+    let Some(client) = services::raw_client().await else {
+        return;
+    };
+    let (correlation, causation) = (annals::Uuid::now_v7(), annals::Uuid::now_v7());
+    let legacy = format!(
+        r#"{{"correlation_id":"{correlation}","causation_id":"{causation}","extra":{{"user":"ada"}}}}"#
+    );
+    client
+        .execute(
+            &format!(
+                "INSERT INTO \"{}\".events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata)
+                 VALUES ('legacy-1', 1, $1, 'Ticked', 1, '{{}}', $2::text::jsonb)",
+                store.schema()
+            ),
+            &[&annals::Uuid::now_v7(), &legacy],
+        )
+        .await
+        .unwrap();
+    let read = store.read_stream("legacy-1", 1, 1).await.unwrap();
+    let metadata = &read[0].metadata;
+    assert_eq!(
+        (metadata.correlation_id, metadata.causation_id),
+        (Some(correlation), Some(causation))
+    );
+    assert_eq!(metadata.extra["user"], "ada");
+}
