@@ -416,14 +416,15 @@ mod postgres_floor {
 
     pub fn insert_sql(schema: &str) -> String {
         format!(
-            "INSERT INTO \"{schema}\".events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata)
-             VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7::text::jsonb)"
+            "INSERT INTO \"{schema}\".events (stream_id, stream_version, event_id, event_type, schema_version, payload, correlation_id, causation_id)
+             VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $7)"
         )
     }
 
     pub async fn account(client: &Client, statement: &tokio_postgres::Statement, stream: &str) {
+        // The row the command path writes on PostgreSQL: correlation and causation ids in
+        // their uuid columns, no metadata jsonb (no user key/values).
         let exec = |version: u64, event: NewEvent| async move {
-            let metadata = command_metadata(&event);
             let payload = String::from_utf8(event.payload).unwrap();
             client
                 .execute(
@@ -435,7 +436,7 @@ mod postgres_floor {
                         &event.event_type,
                         &(event.schema_version as i32),
                         &payload,
-                        &metadata,
+                        &event.event_id,
                     ],
                 )
                 .await
