@@ -225,7 +225,7 @@ async fn the_table_holds_every_event_once<S: Tables>(store: S) {
     table.wait_for(last, WAIT).await.unwrap();
     assert_eq!(store.total("balances_v1", "account-a").await, Some(70));
     assert_eq!(
-        store.load_checkpoint("balance_table@v1").await.unwrap(),
+        store.checkpoint("balance_table@v1").await.unwrap(),
         table.checkpoint()
     );
     table.stop().await;
@@ -243,10 +243,7 @@ async fn a_restart_resumes_from_the_stored_checkpoint<S: Tables>(store: S) {
     table.stop().await;
 
     let second = deposit(&accounts, "a", 5).await;
-    assert_eq!(
-        store.load_checkpoint("balance_table@v1").await.unwrap(),
-        first
-    );
+    assert_eq!(store.checkpoint("balance_table@v1").await.unwrap(), first);
     let table = runner.spawn_sql(BalanceTable::default()).await.unwrap();
     table.wait_for(second, WAIT).await.unwrap();
     assert_eq!(store.total("balances_v1", "account-a").await, Some(15));
@@ -278,7 +275,7 @@ async fn a_failed_commit_leaves_neither_changes_nor_checkpoint<S: Tables>(store:
         "nothing of the failed batch"
     );
     assert_eq!(
-        store.load_checkpoint("balance_table@v1").await.unwrap(),
+        store.checkpoint("balance_table@v1").await.unwrap(),
         first,
         "checkpoint unmoved"
     );

@@ -204,7 +204,7 @@ impl<S: EventStore + SqlTarget + Clone> ProjectionRunner<S> {
         projection: P,
     ) -> Result<ProjectionHandle<P>, StoreError> {
         self.store.prepare_read_model(&P::setup()).await?;
-        let checkpoint = self.store.load_checkpoint(&P::checkpoint_key()).await?;
+        let checkpoint = self.store.checkpoint(&P::checkpoint_key()).await?;
         let shared = Shared::new(projection, checkpoint);
         Ok(self.start(shared, SqlSink(self.store.clone())))
     }
@@ -795,7 +795,7 @@ impl<P: SqlProjection, T: SqlTarget> Sink<P> for SqlSink<T> {
                 Err(StoreError::CheckpointMoved { .. }) => {
                     let stored = self
                         .0
-                        .load_checkpoint(&P::checkpoint_key())
+                        .checkpoint(&P::checkpoint_key())
                         .await
                         .map_err(|error| failure::<P>(None, error.to_string()))?;
                     tracing::info!(

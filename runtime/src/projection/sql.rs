@@ -22,6 +22,7 @@
 use async_trait::async_trait;
 
 use super::Projection;
+use super::external::CheckpointStore;
 use crate::store::StoreError;
 
 /// A value bound to a statement parameter.
@@ -169,14 +170,12 @@ pub trait SqlProjection: Projection {
     }
 }
 
-/// A database that holds SQL read models and their checkpoints beside the events.
+/// A database that holds SQL read models and their checkpoints beside the events (the
+/// checkpoint itself is read through [`CheckpointStore`]).
 #[async_trait]
-pub trait SqlTarget: Send + Sync + 'static {
+pub trait SqlTarget: CheckpointStore {
     /// Runs `statements` (table creation) in one transaction.
     async fn prepare_read_model(&self, statements: &[String]) -> Result<(), StoreError>;
-
-    /// The stored checkpoint of `projection` (0 when it has none).
-    async fn load_checkpoint(&self, projection: &str) -> Result<u64, StoreError>;
 
     /// In one transaction: runs `statements` in order and moves the checkpoint of
     /// `projection` from `from` to `to`. Fails with [`StoreError::CheckpointMoved`], and

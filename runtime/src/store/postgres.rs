@@ -1257,24 +1257,6 @@ impl SqlTarget for PostgresStore {
         self.run_in_transaction(statements, None).await
     }
 
-    async fn load_checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
-        let rows = self
-            .query(
-                &format!(
-                    "SELECT position FROM \"{}\".checkpoints WHERE projection = $1",
-                    self.schema
-                ),
-                &[&projection],
-            )
-            .await?;
-        Ok(rows
-            .first()
-            .map(|row| row.try_get::<_, i64>(0))
-            .transpose()
-            .map_err(backend)?
-            .unwrap_or(0) as u64)
-    }
-
     async fn commit_projection(
         &self,
         projection: &str,
@@ -1308,7 +1290,21 @@ impl SqlTarget for PostgresStore {
 #[async_trait]
 impl crate::projection::external::CheckpointStore for PostgresStore {
     async fn checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
-        SqlTarget::load_checkpoint(self, projection).await
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT position FROM \"{}\".checkpoints WHERE projection = $1",
+                    self.schema
+                ),
+                &[&projection],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .map(|row| row.try_get::<_, i64>(0))
+            .transpose()
+            .map_err(backend)?
+            .unwrap_or(0) as u64)
     }
 
     async fn move_checkpoint(

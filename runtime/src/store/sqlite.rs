@@ -762,20 +762,6 @@ impl SqlTarget for SqliteStore {
         })
     }
 
-    async fn load_checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
-        self.with_reader(|connection| {
-            connection
-                .prepare_cached("SELECT position FROM annals_checkpoints WHERE projection = ?1")
-                .and_then(|mut statement| {
-                    statement
-                        .query_row([projection], |row| row.get::<_, i64>(0))
-                        .optional()
-                })
-                .map(|position| position.unwrap_or(0) as u64)
-                .map_err(backend)
-        })
-    }
-
     async fn commit_projection(
         &self,
         projection: &str,
@@ -824,7 +810,17 @@ impl SqlTarget for SqliteStore {
 #[async_trait]
 impl crate::projection::external::CheckpointStore for SqliteStore {
     async fn checkpoint(&self, projection: &str) -> Result<u64, StoreError> {
-        SqlTarget::load_checkpoint(self, projection).await
+        self.with_reader(|connection| {
+            connection
+                .prepare_cached("SELECT position FROM annals_checkpoints WHERE projection = ?1")
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([projection], |row| row.get::<_, i64>(0))
+                        .optional()
+                })
+                .map(|position| position.unwrap_or(0) as u64)
+                .map_err(backend)
+        })
     }
 
     async fn move_checkpoint(
