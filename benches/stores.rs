@@ -87,15 +87,6 @@ fn per_second(count: usize, took: Duration) -> f64 {
     count as f64 / took.as_secs_f64()
 }
 
-/// The metadata the command path writes on every event (correlation and causation ids),
-/// which the floors write too, so both insert the same rows.
-fn command_metadata(event: &NewEvent) -> String {
-    let metadata = Metadata::default()
-        .correlated_with(event.event_id)
-        .caused_by(event.event_id);
-    serde_json::to_string(&metadata).expect("metadata encodes")
-}
-
 fn encoded(event: &AccountEvent) -> NewEvent {
     let e = event.encode().expect("bank events encode");
     NewEvent::new(
@@ -216,8 +207,10 @@ mod sqlite_floor {
     use super::*;
     use rusqlite::{Connection, params};
 
-    pub const INSERT: &str = "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    /// The row the command path writes on SQLite: correlation and causation ids in their
+    /// columns, no metadata JSON (no user key/values).
+    pub const INSERT: &str = "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, schema_version, payload, recorded_at, correlation_id, causation_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)";
 
     pub fn insert(connection: &Connection, stream: &str, version: u64, event: &NewEvent) {
         connection
@@ -230,8 +223,8 @@ mod sqlite_floor {
                 event.event_type,
                 event.schema_version,
                 event.payload,
-                command_metadata(event),
-                chrono::Utc::now().timestamp_micros()
+                chrono::Utc::now().timestamp_micros(),
+                event.event_id.as_bytes(),
             ])
             .unwrap();
     }

@@ -99,3 +99,39 @@ async fn subscribe_head_sees_appends() {
     head.changed().await.unwrap();
     assert_eq!(*head.borrow(), 1);
 }
+
+/// Events written before migration 0003 kept their correlation and causation ids in the
+/// metadata JSON only; they still read back with them, from a stream and from the log.
+#[tokio::test]
+async fn ids_of_events_written_before_the_id_columns_still_read_back() {
+    let path = fresh_path("legacy-ids");
+    let store = SqliteStore::open(&path).unwrap();
+    let (correlation, causation) = (annals::Uuid::now_v7(), annals::Uuid::now_v7());
+    let legacy = format!(
+        r#"{{"correlation_id":"{correlation}","causation_id":"{causation}","extra":{{"user":"ada"}}}}"#
+    );
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at)
+             VALUES ('legacy-1', 1, ?1, 'Ticked', 1, CAST('{}' AS BLOB), ?2, 0)",
+            rusqlite::params![annals::Uuid::now_v7().as_bytes(), legacy],
+        )
+        .unwrap();
+    let from_stream = store.read_stream("legacy-1", 1, 1).await.unwrap();
+    let mut from_log = Vec::new();
+    store
+        .visit_all(0, 1, &annals::EventFilter::all(), &mut |event| {
+            from_log.push(event.metadata.clone());
+            std::ops::ControlFlow::Continue(())
+        })
+        .await
+        .unwrap();
+    for metadata in [&from_stream[0].metadata, &from_log[0]] {
+        assert_eq!(
+            (metadata.correlation_id, metadata.causation_id),
+            (Some(correlation), Some(causation))
+        );
+        assert_eq!(metadata.extra["user"], "ada");
+    }
+}

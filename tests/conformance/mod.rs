@@ -79,6 +79,7 @@ macro_rules! conformance_suite {
             read_all_max_count_counts_only_matching_events,
             read_all_filter_matching_nothing_is_empty,
             visit_all_sees_what_read_all_returns,
+            visit_all_hands_over_each_envelope_whole,
             read_all_finds_sparse_events_far_apart,
             concurrent_writers_never_make_a_tailing_reader_skip_an_event,
             metadata_round_trips,
@@ -1127,6 +1128,70 @@ pub async fn visit_all_sees_what_read_all_returns<S: EventStore + SnapshotStore>
         .await
         .unwrap();
     assert_eq!(seen, 1, "a visitor that breaks sees no further event");
+}
+
+/// Events whose envelopes differ in every field (stream ids and payloads of different
+/// lengths, metadata with and without ids and key/values) each reach the visitor whole: a
+/// store that reuses one record per row carries nothing of one event into the next.
+pub async fn visit_all_hands_over_each_envelope_whole<S: EventStore + SnapshotStore>(store: S) {
+    let case = Case::new("visit_all_hands_over_each_envelope_whole");
+    let rich = Metadata::default()
+        .correlated_with(NewEvent::new("id", 1, Vec::new(), Metadata::default()).event_id)
+        .caused_by(NewEvent::new("id", 1, Vec::new(), Metadata::default()).event_id)
+        .with("tenant", "acme");
+    let long_payload = format!(r#"{{"n":1,"padding":"{}"}}"#, "x".repeat(300)).into_bytes();
+    let writes = [
+        (
+            case.stream("a-much-longer-stream-name"),
+            "Long",
+            long_payload,
+            rich.clone(),
+            2,
+        ),
+        (case.stream("s"), "S", payload(2), Metadata::default(), 1),
+        (
+            case.stream("a-much-longer-stream-name"),
+            "Long",
+            payload(3),
+            rich.clone(),
+            3,
+        ),
+        (
+            case.stream("t"),
+            "S",
+            payload(4),
+            Metadata::default().with("k", "v"),
+            1,
+        ),
+    ];
+    let mut first = None;
+    let mut versions = std::collections::HashMap::new();
+    for (stream, ty, body, metadata, schema_version) in writes {
+        let version = versions.entry(stream.clone()).or_insert(0u64);
+        let written = NewEvent::new(case.event_type(ty), schema_version, body, metadata);
+        let appended = append(
+            &store,
+            &stream,
+            ExpectedVersion::Exact(*version),
+            vec![written],
+        )
+        .await;
+        *version += 1;
+        first.get_or_insert(appended.positions[0]);
+    }
+    let filter = case.filter(&["Long", "S"]);
+    let first = first.expect("appended");
+    let expected = read_all(&store, first, usize::MAX, &filter).await;
+    assert_eq!(expected.len(), 4);
+    let mut visited = Vec::new();
+    store
+        .visit_all(first - 1, usize::MAX, &filter, &mut |event| {
+            visited.push(event.clone());
+            std::ops::ControlFlow::Continue(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(visited, expected);
 }
 
 /// `read_all` returns at most `max_count` events, in global order.

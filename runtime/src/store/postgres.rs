@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::StreamExt;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
@@ -33,8 +34,8 @@ use uuid::Uuid;
 use crate::projection::sql::{SqlStatement, SqlTarget, SqlValue};
 
 use super::{
-    AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, Metadata, NewEvent,
-    RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamVisitor,
+    AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, LogVisitor, Metadata,
+    NewEvent, RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamVisitor,
 };
 
 /// The schema annals uses unless told otherwise.
@@ -740,6 +741,29 @@ impl<'a> FromSql<'a> for JsonbRef<'a> {
     }
 }
 
+/// A `timestamptz` read straight from its binary form (microseconds since 2000-01-01 UTC):
+/// the same instant as the driver's `DateTime<Utc>`, without its calendar arithmetic, which
+/// showed up as a twelfth of a log read's client time.
+struct Timestamp(DateTime<Utc>);
+
+/// 2000-01-01T00:00:00Z, PostgreSQL's epoch, in microseconds since the Unix epoch.
+const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+impl<'a> FromSql<'a> for Timestamp {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        let micros = i64::from_be_bytes(raw.try_into()?);
+        micros
+            .checked_add(POSTGRES_EPOCH_MICROS)
+            .and_then(DateTime::from_timestamp_micros)
+            .map(Timestamp)
+            .ok_or_else(|| "timestamptz out of range".into())
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TIMESTAMPTZ
+    }
+}
+
 /// The metadata's jsonb: only when it has user key/values (correlation and causation ids
 /// have columns of their own: 16 binary bytes each, no JSON to render and parse per row).
 fn encode_metadata(metadata: &Metadata) -> Result<Option<Vec<u8>>, StoreError> {
@@ -750,33 +774,53 @@ fn encode_metadata(metadata: &Metadata) -> Result<Option<Vec<u8>>, StoreError> {
 }
 
 fn read_event(row: &Row) -> Result<RecordedEvent, StoreError> {
-    let metadata: Option<JsonbRef<'_>> = row.try_get(7).map_err(backend)?;
-    let mut metadata: Metadata = match metadata {
+    let mut event = RecordedEvent {
+        position: 0,
+        stream_id: String::new(),
+        stream_version: 0,
+        event_id: Uuid::nil(),
+        event_type: String::new(),
+        schema_version: 0,
+        payload: Vec::new(),
+        metadata: Metadata::default(),
+        recorded_at: DateTime::<Utc>::MIN_UTC,
+    };
+    fill_event(row, &mut event)?;
+    Ok(event)
+}
+
+/// Overwrites `event` with the row (a row of `EVENT_COLUMNS`), reusing its buffers: a
+/// reader of the log fills one record per row instead of allocating one.
+fn fill_event(row: &Row, event: &mut RecordedEvent) -> Result<(), StoreError> {
+    event.metadata = match row.try_get::<_, Option<JsonbRef<'_>>>(7).map_err(backend)? {
         None => Metadata::default(),
         Some(JsonbRef(json)) => serde_json::from_slice(json).map_err(backend)?,
     };
     // Events written before migration 0003 keep their ids in the jsonb only.
     if let Some(id) = row.try_get::<_, Option<Uuid>>(9).map_err(backend)? {
-        metadata.correlation_id = Some(id);
+        event.metadata.correlation_id = Some(id);
     }
     if let Some(id) = row.try_get::<_, Option<Uuid>>(10).map_err(backend)? {
-        metadata.causation_id = Some(id);
+        event.metadata.causation_id = Some(id);
     }
-    Ok(RecordedEvent {
-        position: row.try_get::<_, i64>(0).map_err(backend)? as u64,
-        stream_id: row.try_get(1).map_err(backend)?,
-        stream_version: row.try_get::<_, i64>(2).map_err(backend)? as u64,
-        event_id: row.try_get(3).map_err(backend)?,
-        event_type: row.try_get(4).map_err(backend)?,
-        schema_version: row.try_get::<_, i32>(5).map_err(backend)? as u32,
-        payload: row
-            .try_get::<_, JsonbRef<'_>>(6)
-            .map_err(backend)?
-            .0
-            .to_vec(),
-        metadata,
-        recorded_at: row.try_get(8).map_err(backend)?,
-    })
+    event.position = row.try_get::<_, i64>(0).map_err(backend)? as u64;
+    event.stream_id.clear();
+    event
+        .stream_id
+        .push_str(row.try_get::<_, &str>(1).map_err(backend)?);
+    event.stream_version = row.try_get::<_, i64>(2).map_err(backend)? as u64;
+    event.event_id = row.try_get(3).map_err(backend)?;
+    event.event_type.clear();
+    event
+        .event_type
+        .push_str(row.try_get::<_, &str>(4).map_err(backend)?);
+    event.schema_version = row.try_get::<_, i32>(5).map_err(backend)? as u32;
+    event.payload.clear();
+    event
+        .payload
+        .extend_from_slice(row.try_get::<_, JsonbRef<'_>>(6).map_err(backend)?.0);
+    event.recorded_at = row.try_get::<_, Timestamp>(8).map_err(backend)?.0;
+    Ok(())
 }
 
 /// Whether `error` is the unique violation of `(stream_id, stream_version)`: a concurrent
@@ -984,6 +1028,66 @@ impl EventStore for PostgresStore {
             }
         };
         rows.iter().map(read_event).collect()
+    }
+
+    /// Hands each row over as it arrives from the server, filling one record per row (no
+    /// allocation per event), so the visitor works while the rest of the batch is still on
+    /// the wire.
+    async fn visit_all(
+        &self,
+        after_position: u64,
+        max_count: usize,
+        filter: &EventFilter,
+        visitor: &mut LogVisitor<'_>,
+    ) -> Result<usize, StoreError> {
+        if max_count == 0 {
+            return Ok(0);
+        }
+        let after = to_i64(after_position);
+        let limit = to_i64(max_count as u64);
+        let types;
+        let (sql, params): (&str, &[&(dyn ToSql + Sync)]) = match filter.event_types() {
+            None => (&self.sql.read_all, &[&after, &limit]),
+            Some([]) => return Ok(0),
+            Some(filtered) => {
+                types = filtered;
+                (&self.sql.read_all_filtered, &[&after, &limit, &types])
+            }
+        };
+        let client = self.client().await?;
+        let statement = match client.prepare_cached(sql).await {
+            Ok(statement) => statement,
+            Err(error) => return Err(failed(client, error)),
+        };
+        let rows = match client
+            .query_raw(&statement, params.iter().map(|p| *p as &dyn ToSql))
+            .await
+        {
+            Ok(rows) => rows,
+            Err(error) => return Err(failed(client, error)),
+        };
+        let mut rows = std::pin::pin!(rows);
+        let mut event: Option<RecordedEvent> = None;
+        let mut read = 0;
+        loop {
+            let row = match rows.next().await {
+                None => break,
+                Some(Ok(row)) => row,
+                Some(Err(error)) => return Err(failed(client, error)),
+            };
+            read += 1;
+            let event = match &mut event {
+                Some(event) => {
+                    fill_event(&row, event)?;
+                    event
+                }
+                None => event.insert(read_event(&row)?),
+            };
+            if visitor(event).is_break() {
+                break;
+            }
+        }
+        Ok(read)
     }
 
     async fn wait_for_visible_appends(

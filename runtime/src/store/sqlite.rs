@@ -7,12 +7,13 @@
 //! a busy timeout). Reads use a small pool of reader connections, which WAL lets run beside
 //! the writer.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -20,8 +21,8 @@ use uuid::Uuid;
 use crate::projection::sql::{SqlStatement, SqlTarget, SqlValue, numbered_placeholders_for_sqlite};
 
 use super::{
-    AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, Metadata, NewEvent,
-    RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamVisitor,
+    AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, LogVisitor, Metadata,
+    NewEvent, RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamVisitor,
 };
 
 /// The schema, one migration per entry, applied in order on open and recorded in
@@ -57,6 +58,11 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         position    INTEGER NOT NULL,
         updated_at  INTEGER NOT NULL
     );",
+    ),
+    (
+        "0003_metadata_ids_as_columns",
+        "ALTER TABLE annals_events ADD COLUMN correlation_id BLOB;
+    ALTER TABLE annals_events ADD COLUMN causation_id BLOB;",
     ),
 ];
 
@@ -166,9 +172,7 @@ fn to_i64(value: u64) -> i64 {
 }
 
 fn micros_to_time(micros: i64) -> DateTime<Utc> {
-    Utc.timestamp_micros(micros)
-        .single()
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    DateTime::from_timestamp_micros(micros).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// `now`, truncated to the microseconds SQLite keeps, so what append returns equals what a
@@ -320,28 +324,193 @@ fn head_position(connection: &Connection) -> Result<u64, StoreError> {
         .map_err(backend)
 }
 
-const SELECT_EVENT: &str = "SELECT position, stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at FROM annals_events";
+const SELECT_EVENT: &str = "SELECT position, stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at, correlation_id, causation_id FROM annals_events";
 
-fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
-    let event_id: [u8; 16] = row.get(3)?;
-    let metadata: Option<String> = row.get(7)?;
-    let metadata = match metadata {
-        None => Metadata::default(),
-        Some(json) => serde_json::from_str(&json).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
-        })?,
+fn read_row(row: &rusqlite::Row<'_>) -> Result<RecordedEvent, StoreError> {
+    let event_type = text(row, 4)?;
+    new_event(row, event_type)
+}
+
+/// A record of the row, its type name already read (see [`row_type`]).
+fn new_event(row: &rusqlite::Row<'_>, event_type: &str) -> Result<RecordedEvent, StoreError> {
+    let mut event = RecordedEvent {
+        position: 0,
+        stream_id: String::new(),
+        stream_version: 0,
+        event_id: Uuid::nil(),
+        event_type: String::new(),
+        schema_version: 0,
+        payload: Vec::new(),
+        metadata: Metadata::default(),
+        recorded_at: DateTime::<Utc>::MIN_UTC,
     };
-    Ok(RecordedEvent {
-        position: row.get::<_, i64>(0)? as u64,
-        stream_id: row.get(1)?,
-        stream_version: row.get::<_, i64>(2)? as u64,
-        event_id: Uuid::from_bytes(event_id),
-        event_type: row.get(4)?,
-        schema_version: row.get::<_, i64>(5)? as u32,
-        payload: row.get(6)?,
-        metadata,
-        recorded_at: micros_to_time(row.get(8)?),
-    })
+    fill_event(row, event_type, &mut event)?;
+    Ok(event)
+}
+
+fn conversion(error: rusqlite::types::FromSqlError) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+fn text<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> Result<&'r str, StoreError> {
+    row.get_ref(index)
+        .map_err(backend)?
+        .as_str()
+        .map_err(conversion)
+}
+
+fn uuid(row: &rusqlite::Row<'_>, index: usize) -> Result<Option<Uuid>, StoreError> {
+    match row
+        .get_ref(index)
+        .map_err(backend)?
+        .as_blob_or_null()
+        .map_err(conversion)?
+    {
+        None => Ok(None),
+        Some(bytes) => Uuid::from_slice(bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Backend(Box::new(e))),
+    }
+}
+
+/// The type name of a row of [`SELECT_EVENT`] if `types` (a filter's names; `None`: every
+/// type) takes it. A name that equals one of the filter's is taken from the filter: compared
+/// as bytes, it needs no UTF-8 check of its own.
+fn row_type<'r>(
+    row: &'r rusqlite::Row<'_>,
+    types: Option<&'r [String]>,
+) -> Result<Option<&'r str>, StoreError> {
+    let Some(types) = types else {
+        return text(row, 4).map(Some);
+    };
+    let name = row
+        .get_ref(4)
+        .map_err(backend)?
+        .as_bytes()
+        .map_err(conversion)?;
+    Ok(types
+        .iter()
+        .find(|wanted| wanted.as_bytes() == name)
+        .map(String::as_str))
+}
+
+/// Overwrites `event` with the row (a row of [`SELECT_EVENT`] of type `event_type`), reusing
+/// its buffers: a reader of the log fills one record per row instead of allocating one.
+fn fill_event(
+    row: &rusqlite::Row<'_>,
+    event_type: &str,
+    event: &mut RecordedEvent,
+) -> Result<(), StoreError> {
+    event.position = row.get::<_, i64>(0).map_err(backend)? as u64;
+    event.stream_id.clear();
+    event.stream_id.push_str(text(row, 1)?);
+    event.stream_version = row.get::<_, i64>(2).map_err(backend)? as u64;
+    event.event_id = uuid(row, 3)?.unwrap_or_default();
+    event.event_type.clear();
+    event.event_type.push_str(event_type);
+    event.schema_version = row.get::<_, i64>(5).map_err(backend)? as u32;
+    event.payload.clear();
+    event.payload.extend_from_slice(
+        row.get_ref(6)
+            .map_err(backend)?
+            .as_bytes()
+            .map_err(conversion)?,
+    );
+    // The metadata's JSON holds user key/values only; events written before migration
+    // 0003 also keep their ids there.
+    event.metadata = match row
+        .get_ref(7)
+        .map_err(backend)?
+        .as_str_or_null()
+        .map_err(conversion)?
+    {
+        None => Metadata::default(),
+        Some(json) => serde_json::from_str(json).map_err(|e| StoreError::Backend(Box::new(e)))?,
+    };
+    event.recorded_at = micros_to_time(row.get(8).map_err(backend)?);
+    if let Some(id) = uuid(row, 9)? {
+        event.metadata.correlation_id = Some(id);
+    }
+    if let Some(id) = uuid(row, 10)? {
+        event.metadata.causation_id = Some(id);
+    }
+    Ok(())
+}
+
+/// What `scan_log` hands each row to, with its type name.
+type RowVisitor<'v> =
+    dyn FnMut(&rusqlite::Row<'_>, &str) -> Result<ControlFlow<()>, StoreError> + 'v;
+
+/// Reads the events of the global log after `after_position` that pass `filter` (at most
+/// `max_count`), handing each row and its type name to `on_row` until it breaks; returns
+/// how many events it handed over. `read_all` and `visit_all` differ only in what they do
+/// with a row.
+fn scan_log(
+    connection: &Connection,
+    after_position: u64,
+    max_count: usize,
+    filter: &EventFilter,
+    on_row: &mut RowVisitor<'_>,
+) -> Result<usize, StoreError> {
+    let types = filter.event_types();
+    let mut read = 0;
+    // Hands over the rows of one statement that pass the filter; false once `on_row` broke
+    // off or `max_count` events were handed over.
+    let mut run = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<bool, StoreError> {
+        let mut statement = connection.prepare_cached(sql).map_err(backend)?;
+        let mut rows = statement.query(params).map_err(backend)?;
+        while read < max_count
+            && let Some(row) = rows.next().map_err(backend)?
+        {
+            let Some(event_type) = row_type(row, types)? else {
+                continue;
+            };
+            read += 1;
+            if on_row(row, event_type)?.is_break() {
+                return Ok(false);
+            }
+        }
+        Ok(read < max_count)
+    };
+    let after = to_i64(after_position);
+    let limit = to_i64(max_count as u64);
+    match types {
+        _ if max_count == 0 => {}
+        Some([]) => {}
+        None => {
+            run(
+                &format!("{SELECT_EVENT} WHERE position > ?1 ORDER BY position LIMIT ?2"),
+                params![after, limit],
+            )?;
+        }
+        Some(names) => {
+            // SQLite cannot tell how selective the types are, so the plan is chosen here.
+            // First a walk of the next rows by position, the type checked here before any
+            // other column is read: a filter that matches much of the log fills the batch
+            // there, with no sort. Only a sparse filter goes on to the type index, which
+            // reaches its few rows without walking the others.
+            let window_end = after.saturating_add(limit.saturating_mul(SCAN_WINDOW_FACTOR));
+            let more = run(
+                &format!("{SELECT_EVENT} WHERE position > ?1 AND position <= ?2 ORDER BY position"),
+                params![after, window_end],
+            )?;
+            if more {
+                // The types travel as one JSON array parameter, so the statement text (and
+                // its cache entry) does not depend on how many types the filter names.
+                let names =
+                    serde_json::to_string(names).map_err(|e| StoreError::Backend(Box::new(e)))?;
+                run(
+                    &format!(
+                        "{SELECT_EVENT} INDEXED BY annals_events_by_type
+                         WHERE event_type IN (SELECT value FROM json_each(?3)) AND position > ?1
+                         ORDER BY position LIMIT ?2"
+                    ),
+                    params![window_end, limit, names],
+                )?;
+            }
+        }
+    }
+    Ok(read)
 }
 
 /// The command path's append (one event at a known version) as one statement, atomic on its
@@ -358,8 +527,8 @@ fn append_one_at(
     let (recorded_at, micros) = now_micros();
     let inserted = connection
         .prepare_cached(
-            "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at)
-             SELECT ?1, ?2 + 1, ?3, ?4, ?5, ?6, ?7, ?8
+            "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at, correlation_id, causation_id)
+             SELECT ?1, ?2 + 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
              WHERE ?2 = 0 OR EXISTS (SELECT 1 FROM annals_events WHERE stream_id = ?1 AND stream_version = ?2)",
         )
         .and_then(|mut insert| {
@@ -372,6 +541,8 @@ fn append_one_at(
                 event.payload,
                 metadata,
                 micros,
+                event.metadata.correlation_id.as_ref().map(Uuid::as_bytes),
+                event.metadata.causation_id.as_ref().map(Uuid::as_bytes),
             ])
         });
     let conflict = |connection: &Connection| -> Result<AppendResult, StoreError> {
@@ -408,8 +579,10 @@ fn current_version(connection: &Connection, stream_id: &str) -> Result<u64, Stor
         .map_err(backend)
 }
 
+/// The metadata's JSON: only when it has user key/values (correlation and causation ids
+/// have columns of their own: 16 bytes each, no JSON to parse per row).
 fn encode_metadata(metadata: &Metadata) -> Result<Option<String>, StoreError> {
-    if *metadata == Metadata::default() {
+    if metadata.extra.is_empty() {
         return Ok(None);
     }
     serde_json::to_string(metadata)
@@ -451,8 +624,8 @@ impl EventStore for SqliteStore {
             {
                 let mut insert = tx
                     .prepare_cached(
-                        "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at, correlation_id, causation_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     )
                     .map_err(backend)?;
                 for (offset, (event, metadata)) in events.iter().zip(&metadata).enumerate() {
@@ -466,6 +639,8 @@ impl EventStore for SqliteStore {
                             event.payload,
                             metadata,
                             micros,
+                            event.metadata.correlation_id.as_ref().map(Uuid::as_bytes),
+                            event.metadata.causation_id.as_ref().map(Uuid::as_bytes),
                         ])
                         .map_err(backend)?;
                     positions.push(tx.last_insert_rowid() as u64);
@@ -500,10 +675,14 @@ impl EventStore for SqliteStore {
                     "{SELECT_EVENT} WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version LIMIT ?3"
                 ))
                 .map_err(backend)?;
-            let rows = statement
-                .query_map(params![stream_id, to_i64(from_version), to_i64(max_count as u64)], read_row)
+            let mut rows = statement
+                .query(params![stream_id, to_i64(from_version), to_i64(max_count as u64)])
                 .map_err(backend)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+            let mut events = Vec::new();
+            while let Some(row) = rows.next().map_err(backend)? {
+                events.push(read_row(row)?);
+            }
+            Ok(events)
         })
     }
 
@@ -564,66 +743,48 @@ impl EventStore for SqliteStore {
         max_count: usize,
         filter: &EventFilter,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        if max_count == 0 {
-            return Ok(Vec::new());
-        }
-        let after = to_i64(after_position);
-        let limit = to_i64(max_count as u64);
-        self.with_reader(|connection| match filter.event_types() {
-            None => {
-                let mut statement = connection
-                    .prepare_cached(&format!(
-                        "{SELECT_EVENT} WHERE position > ?1 ORDER BY position LIMIT ?2"
-                    ))
-                    .map_err(backend)?;
-                let rows = statement
-                    .query_map(params![after, limit], read_row)
-                    .map_err(backend)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(backend)
-            }
-            Some([]) => Ok(Vec::new()),
-            Some(types) => {
-                // The types travel as one JSON array parameter, so the statement text (and
-                // its cache entry) does not depend on how many types the filter names.
-                let types =
-                    serde_json::to_string(types).map_err(|e| StoreError::Backend(Box::new(e)))?;
-                // SQLite cannot tell how selective the types are, so the plan is chosen
-                // here. First a walk of the next rows by position (`+event_type` keeps the
-                // type index out of it): a filter that matches much of the log fills the
-                // batch there, with no sort. Only a sparse filter goes on to the type index,
-                // which reaches its few rows without walking the others.
-                let window_end = after
-                    .saturating_add(to_i64(max_count as u64).saturating_mul(SCAN_WINDOW_FACTOR));
-                let mut events = connection
-                    .prepare_cached(&format!(
-                        "{SELECT_EVENT} WHERE position > ?1 AND position <= ?4
-                         AND +event_type IN (SELECT value FROM json_each(?3))
-                         ORDER BY position LIMIT ?2"
-                    ))
-                    .and_then(|mut statement| {
-                        statement
-                            .query_map(params![after, limit, types, window_end], read_row)?
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                    .map_err(backend)?;
-                if events.len() < max_count {
-                    let rest = connection
-                        .prepare_cached(&format!(
-                            "{SELECT_EVENT} INDEXED BY annals_events_by_type
-                             WHERE event_type IN (SELECT value FROM json_each(?3)) AND position > ?1
-                             ORDER BY position LIMIT ?2"
-                        ))
-                        .and_then(|mut statement| {
-                            let remaining = to_i64((max_count - events.len()) as u64);
-                            statement
-                                .query_map(params![window_end, remaining, types], read_row)?
-                                .collect::<Result<Vec<_>, _>>()
-                        })
-                        .map_err(backend)?;
-                    events.extend(rest);
-                }
-                Ok(events)
-            }
+        self.with_reader(|connection| {
+            let mut events = Vec::new();
+            scan_log(
+                connection,
+                after_position,
+                max_count,
+                filter,
+                &mut |row, event_type| {
+                    events.push(new_event(row, event_type)?);
+                    Ok(ControlFlow::Continue(()))
+                },
+            )?;
+            Ok(events)
+        })
+    }
+
+    /// Fills one record per row, reusing its buffers: no allocation per event.
+    async fn visit_all(
+        &self,
+        after_position: u64,
+        max_count: usize,
+        filter: &EventFilter,
+        visitor: &mut LogVisitor<'_>,
+    ) -> Result<usize, StoreError> {
+        self.with_reader(|connection| {
+            let mut event: Option<RecordedEvent> = None;
+            scan_log(
+                connection,
+                after_position,
+                max_count,
+                filter,
+                &mut |row, event_type| {
+                    let event = match &mut event {
+                        Some(event) => {
+                            fill_event(row, event_type, event)?;
+                            event
+                        }
+                        None => event.insert(new_event(row, event_type)?),
+                    };
+                    Ok(visitor(event))
+                },
+            )
         })
     }
 
