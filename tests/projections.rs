@@ -539,3 +539,49 @@ async fn postgres_notifications_wake_projections_of_other_processes() {
     assert_eq!(balances.read(|b| b.by_account["account-a"]), 7);
     balances.stop().await;
 }
+
+/// PostgreSQL: a notified append that an older open transaction keeps invisible is read
+/// once that transaction ends, without a second notification and long before the poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_appends_hidden_by_an_older_transaction_are_read_when_it_ends() {
+    let Some(reading) = services::postgres_store(2).await else {
+        return;
+    };
+    let Some(mut raw) = services::raw_client().await else {
+        return;
+    };
+    let slow_poll = RunnerOptions {
+        poll_interval: Duration::from_secs(3600),
+        ..RunnerOptions::default()
+    };
+    let accounts = Repository::<Account, _>::new(reading.clone());
+    let balances = ProjectionRunner::new(reading)
+        .with_options(slow_poll)
+        .spawn(Balances::default());
+    while balances.status() != Status::Running {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // A transaction with an id, left open: every later commit stays invisible to readers
+    // of the log until it ends.
+    let older = raw.transaction().await.unwrap();
+    older
+        .query_one("SELECT pg_current_xact_id()", &[])
+        .await
+        .unwrap();
+    open(&accounts, "a").await;
+    deposit(&accounts, "a", 7).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(balances.handled(), 0, "the appends are not visible yet");
+
+    older.commit().await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while balances.handled() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the appends were not read when the older transaction ended"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(balances.read(|b| b.by_account["account-a"]), 7);
+    balances.stop().await;
+}

@@ -594,11 +594,25 @@ async fn run<S: EventStore, P: Projection, K: Sink<P>>(
                     continue;
                 }
                 shared.caught_up.send_replace(read_number);
-                tokio::select! {
-                    () = shared.wake.notified() => {}
-                    () = changed(&mut notifications) => {}
-                    () = tokio::time::sleep(options.poll_interval) => {}
-                    _ = stop.changed() => {}
+                let woken = tokio::select! {
+                    () = shared.wake.notified() => true,
+                    () = changed(&mut notifications) => true,
+                    () = tokio::time::sleep(options.poll_interval) => false,
+                    _ = stop.changed() => false,
+                };
+                if woken {
+                    // On PostgreSQL a notified append stays invisible to the log's readers
+                    // while an older transaction anywhere on the server is open; a read
+                    // now would come back short and then wait for a notification that has
+                    // already come. (Immediate on the single-writer stores.)
+                    tokio::select! {
+                        visible = store.wait_for_visible_appends(options.poll_interval) => {
+                            if let Err(error) = visible {
+                                tracing::debug!(projection = P::NAME, %error, "waiting for visible appends failed");
+                            }
+                        }
+                        _ = stop.changed() => {}
+                    }
                 }
             }
             Err(mut failure) => {
@@ -749,32 +763,128 @@ impl<P: SqlProjection, T: SqlTarget> Sink<P> for SqlSink<T> {
         after: u64,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionFailure> {
-        let (handled, stopped_at, statements) = {
+        let mut batch = SqlBatch::new(after);
+        for event in events {
+            if batch.project(shared, event).is_break() {
+                break;
+            }
+        }
+        self.commit(shared, batch).await
+    }
+
+    /// Projects each event as the store hands it over (borrowed, no copy of a record),
+    /// then commits the batch's statements with the checkpoint.
+    async fn read_apply<S: EventStore>(
+        &self,
+        store: &S,
+        shared: &Shared<P>,
+        after: u64,
+        batch_size: usize,
+        filter: &EventFilter,
+    ) -> Result<usize, ProjectionFailure> {
+        let mut batch = SqlBatch::new(after);
+        let read = store
+            .visit_all(after, batch_size, filter, &mut |event| {
+                batch.project(shared, event)
+            })
+            .await;
+        match read {
+            Ok(read) => self.commit(shared, batch).await.map(|()| read),
+            Err(error) => {
+                // Nothing of a batch that was not read whole is committed.
+                batch.discard(shared);
+                Err(failure::<P>(None, error.to_string()))
+            }
+        }
+    }
+}
+
+/// The events of one SQL batch projected so far: their statements wait in the projection's
+/// writer until the batch commits.
+struct SqlBatch {
+    /// The checkpoint the batch was read after.
+    after: u64,
+    handled: usize,
+    last: u64,
+    stopped_at: Option<ProjectionFailure>,
+}
+
+impl SqlBatch {
+    fn new(after: u64) -> Self {
+        SqlBatch {
+            after,
+            handled: 0,
+            last: after,
+            stopped_at: None,
+        }
+    }
+
+    /// Projects one event; breaks at a failing handler or when the read model was rebuilt
+    /// meanwhile (the rest of the batch belongs to the old one).
+    fn project<P: SqlProjection>(
+        &mut self,
+        shared: &Shared<P>,
+        event: &RecordedEvent,
+    ) -> ControlFlow<()> {
+        let mut tracked = shared
+            .tracked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if tracked.checkpoint != self.after {
+            return ControlFlow::Break(());
+        }
+        // Event by event, so the statements of an event whose handler failed part-way are
+        // dropped, not committed with the events before it.
+        let written = tracked.projection.writer().len();
+        let (count, failure) =
+            project_batch(shared, &mut tracked.projection, std::slice::from_ref(event));
+        if failure.is_some() {
+            tracked.projection.writer().truncate(written);
+            self.stopped_at = failure;
+            return ControlFlow::Break(());
+        }
+        self.handled += count;
+        self.last = event.position;
+        ControlFlow::Continue(())
+    }
+
+    /// Drops the statements of the batch's events from the read model's writer.
+    fn discard<P: SqlProjection>(self, shared: &Shared<P>) {
+        let mut tracked = shared
+            .tracked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if tracked.checkpoint == self.after {
+            tracked.projection.writer().take();
+        }
+    }
+}
+
+impl<T: SqlTarget> SqlSink<T> {
+    /// Commits the batch's statements and moves the checkpoint in one transaction; then
+    /// reports the handler failure that ended the batch, if one did.
+    async fn commit<P: SqlProjection>(
+        &self,
+        shared: &Shared<P>,
+        batch: SqlBatch,
+    ) -> Result<(), ProjectionFailure> {
+        let SqlBatch {
+            after,
+            handled,
+            last: to,
+            stopped_at,
+        } = batch;
+        let statements = {
             let mut tracked = shared
                 .tracked
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
             if tracked.checkpoint != after {
-                return Ok(());
+                return Ok(()); // rebuilt meanwhile: the batch belonged to the old read model
             }
-            // Event by event, so the statements of an event whose handler failed part-way
-            // are dropped, not committed with the events before it.
-            let (mut handled, mut stopped_at) = (0, None);
-            for event in events {
-                let written = tracked.projection.writer().len();
-                let (count, failure) =
-                    project_batch(shared, &mut tracked.projection, std::slice::from_ref(event));
-                handled += count;
-                if failure.is_some() {
-                    tracked.projection.writer().truncate(written);
-                    stopped_at = failure;
-                    break;
-                }
-            }
-            (handled, stopped_at, tracked.projection.writer().take())
+            tracked.projection.writer().take()
         };
-        if let Some(last) = handled.checked_sub(1) {
-            let to = events[last].position;
+        if handled > 0 {
             match self
                 .0
                 .commit_projection(&P::checkpoint_key(), after, to, statements)
