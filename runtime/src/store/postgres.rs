@@ -1226,35 +1226,6 @@ impl ToSql for SqlValue {
     to_sql_checked!();
 }
 
-/// Polls every future together until all are done; the first error wins. (tokio-postgres
-/// pipelines the queries of futures polled together on one connection.)
-async fn join_all<F, T, E>(mut futures: Vec<std::pin::Pin<Box<F>>>) -> Result<Vec<T>, E>
-where
-    F: Future<Output = Result<T, E>>,
-{
-    let mut results: Vec<Option<T>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, result) in futures.iter_mut().zip(results.iter_mut()) {
-            if result.is_some() {
-                continue;
-            }
-            match future.as_mut().poll(cx) {
-                std::task::Poll::Ready(Ok(value)) => *result = Some(value),
-                std::task::Poll::Ready(Err(error)) => return std::task::Poll::Ready(Err(error)),
-                std::task::Poll::Pending => pending = true,
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(Ok(()))
-        }
-    })
-    .await?;
-    Ok(results.into_iter().flatten().collect())
-}
-
 /// Why a projection commit failed: the database, or another runner.
 enum CommitFailure {
     Database(tokio_postgres::Error),
@@ -1278,13 +1249,18 @@ impl PostgresStore {
     ) -> Result<(), CommitFailure> {
         let s = format!("\"{}\"", self.schema);
         let tx = client.transaction().await?;
+        let move_checkpoint = tx
+            .prepare_cached(&format!(
+                "UPDATE {s}.checkpoints SET position = $3, updated_at = now() WHERE projection = $1 AND position = $2"
+            ))
+            .await?;
         let mut prepared = Vec::with_capacity(statements.len());
         for statement in statements {
             prepared.push(tx.prepare_cached(&statement.sql).await?);
         }
-        // Pipelined: every statement is sent before the first answer is awaited, so a
-        // batch costs one round trip instead of one per statement. They still run in order
-        // on the server, inside the transaction.
+        // Pipelined: every statement, then the checkpoint's, is sent before the first answer
+        // is awaited, so a batch costs one round trip instead of one per statement. They
+        // still run in order on the server, inside the transaction.
         let params: Vec<Vec<&(dyn ToSql + Sync)>> = statements
             .iter()
             .map(|statement| {
@@ -1295,24 +1271,23 @@ impl PostgresStore {
                     .collect()
             })
             .collect();
-        let executions: Vec<_> = prepared
+        let (from, to) = (to_i64(from), to_i64(to));
+        let checkpoint_params: [&(dyn ToSql + Sync); 3] = [&projection, &from, &to];
+        let executions = prepared
             .iter()
             .zip(&params)
-            .map(|(statement, params)| Box::pin(tx.execute(statement, params)))
-            .collect();
-        join_all(executions).await?;
-        let updated = tx
-            .execute(
-                &format!("UPDATE {s}.checkpoints SET position = $3, updated_at = now() WHERE projection = $1 AND position = $2"),
-                &[&projection, &to_i64(from), &to_i64(to)],
-            )
-            .await?;
+            .map(|(statement, params)| tx.execute(statement, params))
+            .chain([tx.execute(&move_checkpoint, &checkpoint_params)]);
+        let updated = futures_util::future::try_join_all(executions)
+            .await?
+            .pop()
+            .unwrap_or(0);
         if updated == 0 {
             // No checkpoint yet: the first commit creates it, unless another runner did.
             let inserted = if from == 0 {
                 tx.execute(
                     &format!("INSERT INTO {s}.checkpoints (projection, position) VALUES ($1, $2) ON CONFLICT DO NOTHING"),
-                    &[&projection, &to_i64(to)],
+                    &[&projection, &to],
                 )
                 .await?
             } else {
