@@ -106,8 +106,9 @@ impl SqlProjection for DepositTableV2 {
 trait Tables: EventStore + SnapshotStore + SqlTarget + Clone {
     async fn total(&self, table: &str, account: &str) -> Option<i64>;
     async fn execute(&self, sql: &str);
-    /// SQL that makes inserts into `table` fail while the table `poison` has a row.
-    fn poison_trigger(&self, table: &str) -> String;
+    /// SQL that makes `operation` (`UPDATE`, `DELETE`) on `table` fail while the table
+    /// `poison` has a row.
+    fn poison_trigger(&self, table: &str, operation: &str) -> String;
 }
 
 #[annals::async_trait]
@@ -130,10 +131,10 @@ impl Tables for SqliteStore {
             .unwrap();
     }
 
-    fn poison_trigger(&self, table: &str) -> String {
+    fn poison_trigger(&self, table: &str, operation: &str) -> String {
         format!(
             "CREATE TABLE poison (x INTEGER); INSERT INTO poison VALUES (1);
-             CREATE TRIGGER poisoned BEFORE UPDATE ON {table} WHEN EXISTS (SELECT 1 FROM poison)
+             CREATE TRIGGER poisoned BEFORE {operation} ON {table} WHEN EXISTS (SELECT 1 FROM poison)
              BEGIN SELECT RAISE(ABORT, 'poisoned'); END;"
         )
     }
@@ -162,12 +163,12 @@ impl Tables for PostgresStore {
             .unwrap();
     }
 
-    fn poison_trigger(&self, table: &str) -> String {
+    fn poison_trigger(&self, table: &str, operation: &str) -> String {
         format!(
             "CREATE TABLE poison (x INTEGER); INSERT INTO poison VALUES (1);
              CREATE FUNCTION poisoned() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN IF EXISTS (SELECT 1 FROM poison) THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$;
-             CREATE TRIGGER poisoned BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION poisoned();"
+             BEGIN IF EXISTS (SELECT 1 FROM poison) THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN COALESCE(NEW, OLD); END $$;
+             CREATE TRIGGER poisoned BEFORE {operation} ON {table} FOR EACH ROW EXECUTE FUNCTION poisoned();"
         )
     }
 }
@@ -259,7 +260,9 @@ async fn a_failed_commit_leaves_neither_changes_nor_checkpoint<S: Tables>(store:
     let first = deposit(&accounts, "a", 10).await;
     let table = runner.spawn_sql(BalanceTable::default()).await.unwrap();
     table.wait_for(first, WAIT).await.unwrap();
-    store.execute(&store.poison_trigger("balances_v1")).await;
+    store
+        .execute(&store.poison_trigger("balances_v1", "UPDATE"))
+        .await;
 
     let second = deposit(&accounts, "a", 5).await;
     let failure = loop {
@@ -336,6 +339,54 @@ async fn a_rebuild_replays_into_an_empty_table<S: Tables>(store: S) {
     table.stop().await;
 }
 
+/// A rebuild whose reset fails (the database refuses to empty the table) is not lost: the
+/// projection reports it failing and, once the cause is gone, rebuilds.
+async fn a_rebuild_whose_reset_fails_is_kept_and_retried<S: Tables>(store: S) {
+    let accounts = Repository::<Account, _>::new(store.clone());
+    let table = ProjectionRunner::new(store.clone())
+        .with_options(quick())
+        .spawn_sql(BalanceTable::default())
+        .await
+        .unwrap();
+    open(&accounts, "a").await;
+    let mut last = 0;
+    for amount in 1..=3 {
+        last = deposit(&accounts, "a", amount).await;
+    }
+    table.wait_for(last, WAIT).await.unwrap();
+    // A damaged table, which only a rebuild repairs; emptying it fails for now.
+    store.execute("UPDATE balances_v1 SET total = -1").await;
+    store
+        .execute(&store.poison_trigger("balances_v1", "DELETE"))
+        .await;
+
+    table.rebuild(BalanceTable::default());
+    let failure = loop {
+        if let Status::Failing(failure) = table.status() {
+            break failure;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(
+        failure.message.contains("rebuild failed") && failure.message.contains("poisoned"),
+        "{}",
+        failure.message
+    );
+    assert_eq!(store.total("balances_v1", "account-a").await, Some(-1));
+
+    store.execute("DELETE FROM poison").await;
+    table.retry_now();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while store.total("balances_v1", "account-a").await != Some(6) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rebuild was not retried"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    table.stop().await;
+}
+
 /// Version 2 of a read model builds in its own table, under its own checkpoint, beside
 /// version 1.
 async fn a_new_version_builds_beside_the_old<S: Tables>(store: S) {
@@ -394,5 +445,6 @@ on_sql_stores!(
     a_failed_commit_leaves_neither_changes_nor_checkpoint,
     competing_runners_apply_each_event_once,
     a_rebuild_replays_into_an_empty_table,
+    a_rebuild_whose_reset_fails_is_kept_and_retried,
     a_new_version_builds_beside_the_old,
 );

@@ -562,26 +562,40 @@ async fn run<S: EventStore, P: Projection, K: Sink<P>>(
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(rebuilt) = pending_rebuild
-            && let Err(error) = sink.rebuild(&shared, rebuilt).await
-        {
-            tracing::warn!(projection = P::NAME, %error, "rebuild failed");
-            shared.status.send_replace(Status::Failing(failure::<P>(
-                None,
-                format!("rebuild failed: {error}"),
-            )));
-        }
-        let read_number = shared.reads_started.fetch_add(1, Ordering::SeqCst) + 1;
-        let after = shared.tracked().checkpoint;
-        // Stopping does not wait for a slow read: nothing of an unfinished read has been
-        // applied (a read model in memory applies without awaiting; a SQL batch commits
-        // whole or not at all; a flushed external batch is in the read model's inbox).
-        let outcome = tokio::select! {
-            outcome = sink.read_apply(&store, &shared, after, batch_size, &filter) => outcome,
-            _ = stop.changed() => break,
+        let rebuilt = match pending_rebuild {
+            None => Ok(()),
+            Some(rebuilt) => sink
+                .rebuild(&shared, rebuilt)
+                .await
+                .map_err(|(error, rebuilt)| {
+                    // Kept for the next attempt, unless a newer rebuild was asked for meanwhile.
+                    shared
+                        .rebuild
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get_or_insert(rebuilt);
+                    failure::<P>(None, format!("rebuild failed: {error}"))
+                }),
+        };
+        let outcome = match rebuilt {
+            Err(failure) => Err(failure),
+            Ok(()) => {
+                let read_number = shared.reads_started.fetch_add(1, Ordering::SeqCst) + 1;
+                let after = shared.tracked().checkpoint;
+                // Stopping does not wait for a slow read: nothing of an unfinished read has
+                // been applied (a read model in memory applies without awaiting; a SQL batch
+                // commits whole or not at all; a flushed external batch is in the read
+                // model's inbox).
+                tokio::select! {
+                    outcome = sink.read_apply(&store, &shared, after, batch_size, &filter) => {
+                        outcome.map(|read| (read, read_number))
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
         };
         match outcome {
-            Ok(read) => {
+            Ok((read, read_number)) => {
                 failures = 0;
                 shared.status.send_if_modified(|status| {
                     let changed = *status != Status::Running;
@@ -638,8 +652,9 @@ async fn run<S: EventStore, P: Projection, K: Sink<P>>(
 /// Where a projection's batches go: its read model in memory, or SQL tables.
 #[async_trait::async_trait]
 trait Sink<P>: Send + Sync + 'static {
-    /// Starts the read model again from `rebuilt`, at checkpoint 0.
-    async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), StoreError>;
+    /// Starts the read model again from `rebuilt`, at checkpoint 0; hands `rebuilt` back
+    /// when it could not.
+    async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), (StoreError, P)>;
     /// Applies `events`, read after `after`, and moves the checkpoint with them.
     async fn apply(
         &self,
@@ -716,7 +731,7 @@ impl<P: Projection> Sink<P> for MemorySink {
         stopped_at.map_or(Ok(read), Err)
     }
 
-    async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), StoreError> {
+    async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), (StoreError, P)> {
         shared.restart(rebuilt);
         Ok(())
     }
@@ -749,12 +764,18 @@ struct SqlSink<T>(T);
 
 #[async_trait::async_trait]
 impl<P: SqlProjection, T: SqlTarget> Sink<P> for SqlSink<T> {
-    async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), StoreError> {
-        self.0
+    async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), (StoreError, P)> {
+        match self
+            .0
             .reset_projection(&P::checkpoint_key(), &P::reset())
-            .await?;
-        shared.restart(rebuilt);
-        Ok(())
+            .await
+        {
+            Ok(()) => {
+                shared.restart(rebuilt);
+                Ok(())
+            }
+            Err(error) => Err((error, rebuilt)),
+        }
     }
 
     async fn apply(
@@ -934,14 +955,16 @@ struct ExternalSink<T>(T);
 
 #[async_trait::async_trait]
 impl<P: ExternalProjection, T: CheckpointStore> Sink<P> for ExternalSink<T> {
-    async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), StoreError> {
+    async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), (StoreError, P)> {
         // The read model's own store is the user's to empty; the checkpoint starts again.
         let from = shared.tracked().checkpoint;
-        self.0
-            .move_checkpoint(&P::checkpoint_key(), from, 0)
-            .await?;
-        shared.restart(rebuilt);
-        Ok(())
+        match self.0.move_checkpoint(&P::checkpoint_key(), from, 0).await {
+            Ok(()) => {
+                shared.restart(rebuilt);
+                Ok(())
+            }
+            Err(error) => Err((error, rebuilt)),
+        }
     }
 
     async fn apply(
