@@ -471,11 +471,11 @@ fn print_caught_up<P: Projection>(projection: &ProjectionHandle<P>, reads: &str)
 async fn print_lag<P: Projection>(projection: &ProjectionHandle<P>) -> Result<(), Error> {
     let lag = projection.lag().await?;
     println!(
-        "  {:<16} checkpoint #{}, head #{}: {} position(s) behind, {:?} behind, {:?}",
+        "  {:<16} checkpoint #{}, head #{}: {} event(s) behind, {:?} behind, {:?}",
         P::NAME,
         lag.checkpoint,
         lag.head,
-        lag.positions_behind,
+        lag.events_behind,
         lag.time_behind,
         projection.status()
     );

@@ -478,8 +478,13 @@ async fn the_three_read_models_follow_the_command_path() -> Result<(), Box<dyn s
         shipping.lag().await?,
     ] {
         assert_eq!(
-            (lag.checkpoint, lag.head, lag.positions_behind),
-            (last, last, 0)
+            (
+                lag.checkpoint,
+                lag.head,
+                lag.positions_behind,
+                lag.events_behind
+            ),
+            (last, last, 0, 0)
         );
         assert_eq!(lag.time_behind, Duration::ZERO);
     }

@@ -437,8 +437,48 @@ async fn lag_reports_checkpoint_head_and_time<S: EventStore + SnapshotStore + Cl
     assert_eq!(lag.checkpoint, last);
     assert_eq!(lag.head, last);
     assert_eq!(lag.positions_behind, 0);
+    assert_eq!(lag.events_behind, 0);
     assert_eq!(lag.time_behind, Duration::ZERO);
     balances.stop().await;
+}
+
+/// A filtered projection's lag in events counts only the events it consumes; its lag in
+/// positions counts every event of the log.
+async fn lag_in_events_counts_only_consumed_events<S: EventStore + SnapshotStore + Clone>(
+    store: S,
+) {
+    let accounts = Repository::<Account, _>::new(store.clone());
+    open(&accounts, "a").await;
+    let caught_up = deposit(&accounts, "a", 1).await;
+    let deposits = ProjectionRunner::new(store.clone())
+        .with_options(quick())
+        .spawn(DepositCount::default());
+    deposits.wait_for(caught_up, WAIT).await.unwrap();
+    let reader = deposits.reader();
+    deposits.stop().await;
+
+    open(&accounts, "b").await;
+    for amount in [2, 3, 4] {
+        deposit(&accounts, "b", amount).await;
+    }
+    let last = accounts
+        .execute(Withdraw {
+            account: "b".into(),
+            amount: 1,
+        })
+        .await
+        .unwrap()
+        .position
+        .unwrap();
+    assert!(store.wait_for_visible_appends(WAIT).await.unwrap());
+    let lag = reader.lag().await.unwrap();
+    assert_eq!((lag.checkpoint, lag.head), (caught_up, last));
+    assert_eq!(
+        lag.events_behind, 3,
+        "the three deposits, not the opening or the withdrawal"
+    );
+    assert_eq!(lag.positions_behind, last - caught_up);
+    assert!(lag.time_behind > Duration::ZERO);
 }
 
 /// A stopped projection says so, and waiting on it fails instead of hanging.
@@ -496,6 +536,7 @@ on_every_store!(
     resuming_from_the_checkpoint_loses_nothing,
     a_bad_event_stops_the_projection_until_skipped,
     lag_reports_checkpoint_head_and_time,
+    lag_in_events_counts_only_consumed_events,
     a_stopped_projection_reports_stopped,
 );
 

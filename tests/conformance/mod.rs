@@ -80,6 +80,7 @@ macro_rules! conformance_suite {
             read_all_filter_matching_nothing_is_empty,
             visit_all_sees_what_read_all_returns,
             visit_all_hands_over_each_envelope_whole,
+            count_after_counts_what_read_all_returns,
             read_all_finds_sparse_events_far_apart,
             concurrent_writers_never_make_a_tailing_reader_skip_an_event,
             metadata_round_trips,
@@ -1192,6 +1193,58 @@ pub async fn visit_all_hands_over_each_envelope_whole<S: EventStore + SnapshotSt
         .await
         .unwrap();
     assert_eq!(visited, expected);
+}
+
+/// `count_after` counts the events `read_all` would return from the same position with the
+/// same filter.
+pub async fn count_after_counts_what_read_all_returns<S: EventStore + SnapshotStore>(store: S) {
+    let case = Case::new("count_after_counts_what_read_all_returns");
+    let stream = case.stream("s");
+    let first = append(
+        &store,
+        &stream,
+        ExpectedVersion::NoStream,
+        events(&case.event_type("A"), 1..=3),
+    )
+    .await
+    .positions[0];
+    append(
+        &store,
+        &stream,
+        ExpectedVersion::Exact(3),
+        events(&case.event_type("B"), 4..=8),
+    )
+    .await;
+    let visible = store
+        .wait_for_visible_appends(std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(visible);
+    for (names, after, expected) in [
+        (&["A", "B"][..], first - 1, 8),
+        (&["B"][..], first - 1, 5),
+        (&["A"][..], first, 2),
+        (&["A"][..], first + 2, 0),
+        (&[][..], first - 1, 0),
+    ] {
+        let filter = case.filter(names);
+        let counted = store.count_after(after, &filter).await.unwrap();
+        assert_eq!(counted, expected, "{names:?} after {after}");
+        assert_eq!(
+            counted as usize,
+            read_all_now(&store, after + 1, usize::MAX, &filter)
+                .await
+                .len()
+        );
+    }
+    let everything = store
+        .count_after(first - 1, &EventFilter::all())
+        .await
+        .unwrap();
+    assert!(
+        everything >= 8,
+        "every type counts without a filter: {everything}"
+    );
 }
 
 /// `read_all` returns at most `max_count` events, in global order.

@@ -245,9 +245,13 @@ pub struct Lag {
     pub checkpoint: u64,
     /// The position of the last event in the log.
     pub head: u64,
-    /// Positions of the log between the checkpoint and the head (events of every type,
-    /// so a filtered projection that has caught up may show events it does not consume).
+    /// Positions of the log between the checkpoint and the head: events of every type
+    /// (and, on PostgreSQL, numbers that rolled-back appends used), so a filtered projection
+    /// that has caught up may show some. Free to compute.
     pub positions_behind: u64,
+    /// Events the projection consumes that the store holds after its checkpoint and it has
+    /// not handled yet: its lag in events, counted by the store.
+    pub events_behind: u64,
     /// How long ago the oldest event the projection consumes but has not handled was
     /// recorded (zero when it has handled all of them).
     pub time_behind: Duration,
@@ -381,6 +385,7 @@ impl<P: Projection> ProjectionReader<P> {
         let checkpoint = self.checkpoint();
         let head = self.store.head_position().await?;
         let oldest_unhandled = self.store.first_after(checkpoint, &self.filter).await?;
+        let events_behind = self.store.count_after(checkpoint, &self.filter).await?;
         let time_behind = oldest_unhandled
             .and_then(|at| (Utc::now() - at).to_std().ok())
             .unwrap_or(Duration::ZERO);
@@ -388,6 +393,7 @@ impl<P: Projection> ProjectionReader<P> {
             checkpoint,
             head,
             positions_behind: head.saturating_sub(checkpoint),
+            events_behind,
             time_behind,
         })
     }
@@ -467,6 +473,7 @@ trait StoreAccess: Send + Sync {
         after: u64,
         filter: &EventFilter,
     ) -> Result<Option<DateTime<Utc>>, StoreError>;
+    async fn count_after(&self, after: u64, filter: &EventFilter) -> Result<u64, StoreError>;
     async fn wait_for_visible_appends(&self, timeout: Duration) -> Result<bool, StoreError>;
 }
 
@@ -486,6 +493,10 @@ impl<S: EventStore> StoreAccess for S {
             .await?
             .first()
             .map(|e| e.recorded_at))
+    }
+
+    async fn count_after(&self, after: u64, filter: &EventFilter) -> Result<u64, StoreError> {
+        EventStore::count_after(self, after, filter).await
     }
 
     async fn wait_for_visible_appends(&self, timeout: Duration) -> Result<bool, StoreError> {

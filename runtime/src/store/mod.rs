@@ -422,6 +422,30 @@ pub trait EventStore: Send + Sync + 'static {
         Ok(events.len())
     }
 
+    /// How many events that pass `filter` come after the event at `after_position` in the
+    /// store's order: what [`read_all`](EventStore::read_all) would return from there,
+    /// counted (a projection's lag in events). The default implementation reads them.
+    async fn count_after(
+        &self,
+        after_position: u64,
+        filter: &EventFilter,
+    ) -> Result<u64, StoreError> {
+        const PAGE: usize = 1_000;
+        let (mut after, mut count) = (after_position, 0);
+        loop {
+            let read = self
+                .visit_all(after, PAGE, filter, &mut |event| {
+                    after = event.position;
+                    std::ops::ControlFlow::Continue(())
+                })
+                .await?;
+            count += read as u64;
+            if read < PAGE {
+                return Ok(count);
+            }
+        }
+    }
+
     /// Waits until every append that completed before this call is visible to
     /// [`read_all`](EventStore::read_all), or `timeout` passes; returns whether it is.
     ///

@@ -193,6 +193,8 @@ struct Sql {
     visit_stream: String,
     read_all: String,
     read_all_filtered: String,
+    count_after: String,
+    count_after_filtered: String,
     head_position: String,
     load_snapshot: String,
     save_snapshot: String,
@@ -203,14 +205,17 @@ const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, even
 impl Sql {
     fn new(schema: &str) -> Sql {
         let s = format!("\"{schema}\"");
-        let visible_after = format!(
-            "WITH after AS (
-                SELECT transaction_id FROM {s}.events WHERE position <= $1 ORDER BY position DESC LIMIT 1
-             )
-             SELECT {EVENT_COLUMNS} FROM {s}.events
-             WHERE (transaction_id, position) > (COALESCE((SELECT transaction_id FROM after), '0'::xid8), $1)
-               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
-        );
+        // The events after position $1 in the readers' order, as far as they are visible.
+        let visible_after = |columns: &str| {
+            format!(
+                "WITH after AS (
+                    SELECT transaction_id FROM {s}.events WHERE position <= $1 ORDER BY position DESC LIMIT 1
+                 )
+                 SELECT {columns} FROM {s}.events
+                 WHERE (transaction_id, position) > (COALESCE((SELECT transaction_id FROM after), '0'::xid8), $1)
+                   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+            )
+        };
         Sql {
             append: format!(
                 "WITH current AS (
@@ -250,9 +255,18 @@ impl Sql {
                 "SELECT stream_version, event_type, schema_version, payload FROM {s}.events
                  WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
             ),
-            read_all: format!("{visible_after} ORDER BY transaction_id, position LIMIT $2"),
+            read_all: format!(
+                "{} ORDER BY transaction_id, position LIMIT $2",
+                visible_after(EVENT_COLUMNS)
+            ),
             read_all_filtered: format!(
-                "{visible_after} AND event_type = ANY($3::text[]) ORDER BY transaction_id, position LIMIT $2"
+                "{} AND event_type = ANY($3::text[]) ORDER BY transaction_id, position LIMIT $2",
+                visible_after(EVENT_COLUMNS)
+            ),
+            count_after: visible_after("count(*)"),
+            count_after_filtered: format!(
+                "{} AND event_type = ANY($2::text[])",
+                visible_after("count(*)")
             ),
             head_position: format!("SELECT COALESCE(MAX(position), 0) FROM {s}.events"),
             load_snapshot: format!(
@@ -1088,6 +1102,29 @@ impl EventStore for PostgresStore {
             }
         }
         Ok(read)
+    }
+
+    async fn count_after(
+        &self,
+        after_position: u64,
+        filter: &EventFilter,
+    ) -> Result<u64, StoreError> {
+        let after = to_i64(after_position);
+        let rows = match filter.event_types() {
+            None => self.query(&self.sql.count_after, &[&after]).await?,
+            Some([]) => return Ok(0),
+            Some(types) => {
+                self.query(&self.sql.count_after_filtered, &[&after, &types])
+                    .await?
+            }
+        };
+        let count: i64 = rows
+            .first()
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(backend)?
+            .unwrap_or(0);
+        Ok(count as u64)
     }
 
     async fn wait_for_visible_appends(

@@ -788,6 +788,35 @@ impl EventStore for SqliteStore {
         })
     }
 
+    async fn count_after(
+        &self,
+        after_position: u64,
+        filter: &EventFilter,
+    ) -> Result<u64, StoreError> {
+        let after = to_i64(after_position);
+        self.with_reader(|connection| {
+            let count = match filter.event_types() {
+                None => connection
+                    .prepare_cached("SELECT count(*) FROM annals_events WHERE position > ?1")
+                    .and_then(|mut statement| statement.query_row([after], |row| row.get(0))),
+                Some([]) => Ok(0i64),
+                Some(types) => {
+                    let types = serde_json::to_string(types)
+                        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+                    connection
+                        .prepare_cached(
+                            "SELECT count(*) FROM annals_events
+                             WHERE event_type IN (SELECT value FROM json_each(?2)) AND position > ?1",
+                        )
+                        .and_then(|mut statement| {
+                            statement.query_row(params![after, types], |row| row.get(0))
+                        })
+                }
+            };
+            count.map(|count| count as u64).map_err(backend)
+        })
+    }
+
     fn subscribe(&self) -> Option<watch::Receiver<u64>> {
         Some(self.subscribe_head())
     }
