@@ -93,8 +93,9 @@ impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
 /// One statement with its parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SqlStatement {
-    /// The SQL, with `$1`, `$2`, ... placeholders.
-    pub sql: String,
+    /// The SQL, with `$1`, `$2`, ... placeholders; shared, since a read model repeats a few
+    /// texts for many events.
+    pub sql: std::sync::Arc<str>,
     /// The values of the placeholders, in order.
     pub params: Vec<SqlValue>,
 }
@@ -109,6 +110,10 @@ pub struct SqlWriter {
 impl SqlWriter {
     /// Adds a statement with `$1`, `$2`, ... placeholders.
     ///
+    /// The text may be a `&str` or a `String` (copied into a shared string) or an
+    /// `Arc<str>`: a read model that keeps its statements' texts as `Arc<str>` (built once,
+    /// with its versioned table names) adds each without copying it.
+    ///
     /// ```
     /// use annals::projection::sql::SqlWriter;
     ///
@@ -120,7 +125,7 @@ impl SqlWriter {
     /// );
     /// assert_eq!(sql.len(), 1);
     /// ```
-    pub fn execute<I>(&mut self, sql: impl Into<String>, params: I)
+    pub fn execute<I>(&mut self, sql: impl Into<std::sync::Arc<str>>, params: I)
     where
         I: IntoIterator<Item = SqlValue>,
     {

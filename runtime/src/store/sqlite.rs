@@ -963,13 +963,25 @@ impl SqlTarget for SqliteStore {
             let tx = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
-            for statement in &statements {
-                let sql = numbered_placeholders_for_sqlite(&statement.sql);
-                tx.prepare_cached(&sql)
-                    .and_then(|mut prepared| {
-                        prepared.execute(rusqlite::params_from_iter(&statement.params))
-                    })
-                    .map_err(backend)?;
+            {
+                // A batch repeats a few statement texts many times: each is rewritten and
+                // prepared once per batch, not once per event.
+                let mut prepared: Vec<(&str, rusqlite::CachedStatement<'_>)> = Vec::new();
+                for statement in &statements {
+                    let index = match prepared.iter().position(|(sql, _)| *sql == &*statement.sql) {
+                        Some(index) => index,
+                        None => {
+                            let sql = numbered_placeholders_for_sqlite(&statement.sql);
+                            let cached = tx.prepare_cached(&sql).map_err(backend)?;
+                            prepared.push((&statement.sql, cached));
+                            prepared.len() - 1
+                        }
+                    };
+                    prepared[index]
+                        .1
+                        .execute(rusqlite::params_from_iter(&statement.params))
+                        .map_err(backend)?;
+                }
             }
             move_checkpoint(&tx, projection, from, to)?;
             tx.commit().map_err(backend)
