@@ -36,171 +36,21 @@
 //! (default postgres://postgres@127.0.0.1:5432/postgres), in a fresh schema dropped at the
 //! end; it is skipped with a message when unreachable, unless `ANNALS_REQUIRE_SERVICES=1`.
 
-use std::collections::HashMap;
+#[path = "projection_log.rs"]
+mod projection_log;
+
 use std::time::{Duration, Instant};
 
 use annals::projection::{ProjectionRunner, RunnerOptions};
-use annals::store::postgres::{PostgresOptions, PostgresStore};
-use annals::store::sqlite::SqliteStore;
-use annals::{
-    Event, EventFilter, EventStore, ExpectedVersion, InMemoryStore, Metadata, NewEvent, Project,
-    Projection, Recorded, RecordedEvent, Uuid,
+use annals::{EventFilter, EventStore, InMemoryStore, Metadata, RecordedEvent, Uuid};
+use projection_log::{
+    ACCOUNTS, Args, Balances, EVENTS, PAGE, TARGET, drop_schema, fill, postgres_floor,
+    postgres_log, print_postgres, project_raw, rate, ratio, shown, sqlite_floor, sqlite_log,
+    verdict,
 };
-use annals_examples::bank::{AccountEvent, Closed, Deposited, Opened, Withdrawn};
 
-const ACCOUNTS: usize = 1_000;
-const EVENTS_PER_ACCOUNT: usize = 100;
-const EVENTS: usize = ACCOUNTS * EVENTS_PER_ACCOUNT;
-/// The floor's page size, and the runner's batch size compared with it.
-const PAGE: usize = 1_000;
 const WAIT: Duration = Duration::from_secs(600);
 const PG_SCHEMA: &str = "bench_projections";
-const TARGET: f64 = 0.7;
-
-// ------------------------------------------------------------------------------------------
-// The read model, shared by annals and the floors
-// ------------------------------------------------------------------------------------------
-
-/// Every account's balance, from every account event.
-#[derive(Projection, Default, Clone, Debug, PartialEq)]
-#[projection(name = "bench_balances", events(AccountEvent))]
-struct Balances {
-    by_account: HashMap<String, i64>,
-    closed: usize,
-}
-
-/// The read model's updates: the handlers and the floors call the same methods, which
-/// allocate a key only for an account they have not seen.
-impl Balances {
-    fn open(&mut self, account: &str) {
-        if !self.by_account.contains_key(account) {
-            self.by_account.insert(account.to_owned(), 0);
-        }
-    }
-
-    fn add(&mut self, account: &str, delta: i64) {
-        match self.by_account.get_mut(account) {
-            Some(balance) => *balance += delta,
-            None => {
-                self.by_account.insert(account.to_owned(), delta);
-            }
-        }
-    }
-
-    fn close(&mut self) {
-        self.closed += 1;
-    }
-}
-
-impl Project<Opened> for Balances {
-    fn project(&mut self, opened: Recorded<'_, Opened>) {
-        self.open(opened.stream_id);
-    }
-}
-
-impl Project<Deposited> for Balances {
-    fn project(&mut self, deposit: Recorded<'_, Deposited>) {
-        self.add(deposit.stream_id, deposit.amount);
-    }
-}
-
-impl Project<Withdrawn> for Balances {
-    fn project(&mut self, withdrawal: Recorded<'_, Withdrawn>) {
-        self.add(withdrawal.stream_id, -withdrawal.amount);
-    }
-}
-
-impl Project<Closed> for Balances {
-    fn project(&mut self, _: Recorded<'_, Closed>) {
-        self.close();
-    }
-}
-
-/// The floors' own dispatch: a hand-written `match` on the type name, serde_json into the
-/// payload types, then the same update as the handlers.
-fn project_raw(model: &mut Balances, stream_id: &str, event_type: &str, payload: &[u8]) {
-    match event_type {
-        "Opened" => {
-            let _: Opened = serde_json::from_slice(payload).expect("Opened payload");
-            model.open(stream_id);
-        }
-        "Deposited" => {
-            let deposit: Deposited = serde_json::from_slice(payload).expect("Deposited payload");
-            model.add(stream_id, deposit.amount);
-        }
-        "Withdrawn" => {
-            let withdrawal: Withdrawn = serde_json::from_slice(payload).expect("Withdrawn payload");
-            model.add(stream_id, -withdrawal.amount);
-        }
-        "Closed" => {
-            let _: Closed = serde_json::from_slice(payload).expect("Closed payload");
-            model.close();
-        }
-        other => panic!("unexpected event type {other}"),
-    }
-}
-
-// ------------------------------------------------------------------------------------------
-// The log
-// ------------------------------------------------------------------------------------------
-
-fn account_id(account: usize) -> String {
-    format!("account-{account:04}")
-}
-
-/// One account's 100 events: Opened, then deposits with a transfer reference and, every
-/// fourth event, a withdrawal; each with a correlation id per account and the event as its
-/// own cause, as the command path writes.
-fn account_events(account: usize) -> Vec<NewEvent> {
-    let correlation = Uuid::now_v7();
-    (0..EVENTS_PER_ACCOUNT)
-        .map(|n| {
-            let event: AccountEvent = match n {
-                0 => Opened {
-                    owner: format!("Holder {account}"),
-                }
-                .into(),
-                n if n % 4 == 0 => Withdrawn {
-                    amount: (n % 7) as i64 + 1,
-                }
-                .into(),
-                n => Deposited {
-                    amount: 100 + n as i64,
-                    reference: format!("SEPA transfer 2026-11-22/ACC-{account:04}/{n:04}"),
-                }
-                .into(),
-            };
-            let encoded = event.encode().expect("bank events encode");
-            let mut new = NewEvent::new(
-                encoded.event_type,
-                encoded.schema_version,
-                encoded.payload,
-                Metadata::default(),
-            );
-            new.metadata = Metadata::default()
-                .correlated_with(correlation)
-                .caused_by(new.event_id);
-            new
-        })
-        .collect()
-}
-
-/// Appends the 100,000 events; returns the position of the last one.
-async fn fill<S: EventStore>(store: &S) -> u64 {
-    let mut last = 0;
-    for account in 0..ACCOUNTS {
-        let appended = store
-            .append(
-                &account_id(account),
-                ExpectedVersion::NoStream,
-                account_events(account),
-            )
-            .await
-            .expect("fill the log");
-        last = appended.last_position();
-    }
-    last
-}
 
 // ------------------------------------------------------------------------------------------
 // Timing
@@ -255,10 +105,6 @@ impl Figures {
     }
 }
 
-fn per_second(took: Duration) -> f64 {
-    EVENTS as f64 / took.as_secs_f64()
-}
-
 /// Spawns the projection from position 0 and times its catch-up to `last`.
 async fn annals_catch_up<S: EventStore + Clone>(
     store: &S,
@@ -304,87 +150,54 @@ fn memory_floor(log: &[RecordedEvent]) -> Balances {
 
 /// What the envelope floors decode besides the payload: the envelope fields a `Recorded`
 /// carries, kept from the optimiser with `black_box`.
-fn envelope(stream_version: i64, event_id: Uuid, schema_version: i64, metadata: Option<&[u8]>) {
+fn envelope(
+    stream_version: i64,
+    event_id: Uuid,
+    schema_version: i64,
+    metadata: Option<&[u8]>,
+    ids: [Option<Uuid>; 2],
+) {
     let metadata = metadata.map(|json| serde_json::from_slice::<Metadata>(json).expect("metadata"));
-    std::hint::black_box((stream_version, event_id, schema_version, metadata));
+    std::hint::black_box((stream_version, event_id, schema_version, metadata, ids));
 }
 
-mod sqlite_floor {
-    use super::*;
-    use rusqlite::Connection;
-
-    /// The figure's floor: the columns the read model needs, borrowed.
-    pub fn needed(connection: &Connection) -> Balances {
-        let mut statement = connection
-            .prepare_cached(&format!(
-                "SELECT position, stream_id, event_type, payload FROM annals_events
-                 WHERE position > ?1 ORDER BY position LIMIT {PAGE}"
-            ))
-            .expect("prepare");
-        let mut model = Balances::default();
-        let mut after = 0i64;
-        loop {
-            let mut rows = statement.query([after]).expect("query");
-            let mut read = 0;
-            while let Some(row) = rows.next().expect("row") {
-                after = row.get(0).expect("position");
-                let stream_id = row.get_ref(1).and_then(|v| Ok(v.as_str()?));
-                let event_type = row.get_ref(2).and_then(|v| Ok(v.as_str()?));
-                let payload = row.get_ref(3).and_then(|v| Ok(v.as_blob()?));
-                project_raw(
-                    &mut model,
-                    stream_id.expect("stream_id"),
-                    event_type.expect("event_type"),
-                    payload.expect("payload"),
-                );
-                read += 1;
-            }
-            if read < PAGE {
-                return model;
-            }
-        }
-    }
-
-    /// The diagnostic floor: every column `read_all` selects, borrowed, the metadata
-    /// decoded.
-    pub fn envelope(connection: &Connection) -> Balances {
-        let mut statement = connection
-            .prepare_cached(&format!(
-                "SELECT position, stream_id, stream_version, event_id, event_type, schema_version,
-                        payload, metadata, recorded_at
-                 FROM annals_events WHERE position > ?1 ORDER BY position LIMIT {PAGE}"
-            ))
-            .expect("prepare");
-        let mut model = Balances::default();
-        let mut after = 0i64;
-        loop {
-            let mut rows = statement.query([after]).expect("query");
-            let mut read = 0;
-            while let Some(row) = rows.next().expect("row") {
-                after = row.get(0).expect("position");
-                let text = |i| row.get_ref(i).and_then(|v| Ok(v.as_str()?)).expect("text");
-                let event_id = row.get_ref(3).and_then(|v| Ok(v.as_blob()?)).expect("id");
-                let metadata = row.get_ref(7).and_then(|v| Ok(v.as_str_or_null()?));
-                let recorded_at: i64 = row.get(8).expect("recorded_at");
-                super::envelope(
-                    row.get(2).expect("stream_version"),
-                    Uuid::from_slice(event_id).expect("uuid"),
-                    row.get(5).expect("schema_version"),
-                    metadata.expect("metadata").map(str::as_bytes),
-                );
-                std::hint::black_box(chrono::DateTime::from_timestamp_micros(recorded_at));
-                let payload = row.get_ref(6).and_then(|v| Ok(v.as_blob()?));
-                project_raw(&mut model, text(1), text(4), payload.expect("payload"));
-                read += 1;
-            }
-            if read < PAGE {
-                return model;
-            }
-        }
-    }
+/// The SQLite envelope floor: every column `read_all` selects, borrowed, the metadata
+/// decoded.
+fn sqlite_envelope(connection: &rusqlite::Connection) -> Balances {
+    let sql = format!(
+        "SELECT position, stream_id, stream_version, event_id, event_type, schema_version,
+                payload, metadata, recorded_at, correlation_id, causation_id
+         FROM annals_events WHERE position > ?1 ORDER BY position LIMIT {PAGE}"
+    );
+    let mut model = Balances::default();
+    let each = |row: &rusqlite::Row<'_>| {
+        let text = |i| row.get_ref(i).and_then(|v| Ok(v.as_str()?)).expect("text");
+        let event_id = row.get_ref(3).and_then(|v| Ok(v.as_blob()?)).expect("id");
+        let metadata = row.get_ref(7).and_then(|v| Ok(v.as_str_or_null()?));
+        let recorded_at: i64 = row.get(8).expect("recorded_at");
+        let id = |i| {
+            let bytes = row.get_ref(i).and_then(|v| Ok(v.as_blob_or_null()?));
+            bytes
+                .expect("id")
+                .map(|b| Uuid::from_slice(b).expect("uuid"))
+        };
+        envelope(
+            row.get(2).expect("stream_version"),
+            Uuid::from_slice(event_id).expect("uuid"),
+            row.get(5).expect("schema_version"),
+            metadata.expect("metadata").map(str::as_bytes),
+            [id(9), id(10)],
+        );
+        std::hint::black_box(chrono::DateTime::from_timestamp_micros(recorded_at));
+        let payload = row.get_ref(6).and_then(|v| Ok(v.as_blob()?));
+        project_raw(&mut model, text(1), text(4), payload.expect("payload"));
+    };
+    sqlite_floor::pages(connection, &sql, each, || {});
+    model
 }
 
-mod postgres_floor {
+/// The PostgreSQL envelope floor.
+mod postgres_envelope {
     use super::*;
     use tokio_postgres::types::{FromSql, Type};
     use tokio_postgres::{Client, Statement};
@@ -409,64 +222,35 @@ mod postgres_floor {
         }
     }
 
-    pub fn needed_sql() -> String {
-        format!(
-            "SELECT position, stream_id, event_type, payload::text FROM \"{PG_SCHEMA}\".events
-             WHERE position > $1 ORDER BY position LIMIT {PAGE}"
-        )
-    }
-
     pub fn envelope_sql() -> String {
         format!(
             "SELECT position, stream_id, stream_version, event_id, event_type, schema_version,
-                    payload, metadata, recorded_at
+                    payload, metadata, recorded_at, correlation_id, causation_id
              FROM \"{PG_SCHEMA}\".events WHERE position > $1 ORDER BY position LIMIT {PAGE}"
         )
-    }
-
-    /// The figure's floor: the columns the read model needs, borrowed.
-    pub async fn needed(client: &Client, statement: &Statement) -> Balances {
-        let mut model = Balances::default();
-        let mut after = 0i64;
-        loop {
-            let rows = client.query(statement, &[&after]).await.expect("query");
-            for row in &rows {
-                after = row.get(0);
-                let stream_id: &str = row.get(1);
-                let event_type: &str = row.get(2);
-                let payload: &str = row.get(3);
-                project_raw(&mut model, stream_id, event_type, payload.as_bytes());
-            }
-            if rows.len() < PAGE {
-                return model;
-            }
-        }
     }
 
     /// The diagnostic floor: every column `read_all` selects, `jsonb` in binary, borrowed,
     /// the metadata decoded.
     pub async fn envelope(client: &Client, statement: &Statement) -> Balances {
         let mut model = Balances::default();
-        let mut after = 0i64;
-        loop {
-            let rows = client.query(statement, &[&after]).await.expect("query");
-            for row in &rows {
-                after = row.get(0);
+        postgres_floor::pages(client, statement, async |rows| {
+            for row in rows {
                 let metadata: Option<Jsonb<'_>> = row.get(7);
                 super::envelope(
                     row.get(2),
                     row.get(3),
                     row.get::<_, i32>(5).into(),
                     metadata.map(|m| m.0),
+                    [row.get(9), row.get(10)],
                 );
                 std::hint::black_box(row.get::<_, chrono::DateTime<chrono::Utc>>(8));
                 let payload: Jsonb<'_> = row.get(6);
                 project_raw(&mut model, row.get(1), row.get(4), payload.0);
             }
-            if rows.len() < PAGE {
-                return model;
-            }
-        }
+        })
+        .await;
+        model
     }
 }
 
@@ -474,45 +258,26 @@ mod postgres_floor {
 /// [--store memory|sqlite|postgres] [--only annals|floor|envelope]` (the last two to profile
 /// one reader of one store, e.g. under `perf record`).
 struct Options {
-    rounds: usize,
-    store: Option<String>,
-    only: Option<Side>,
+    args: Args<Side>,
     batch_sizes: Vec<usize>,
 }
 
 impl Options {
     fn from_args() -> Self {
-        let args: Vec<String> = std::env::args().collect();
-        let value = |flag: &str| {
-            args.iter()
-                .position(|a| a == flag)
-                .and_then(|i| args.get(i + 1).cloned())
-        };
-        let quick = args.iter().any(|a| a == "--quick");
-        let rounds = value("--rounds")
-            .map(|r| r.parse().expect("--rounds N"))
-            .unwrap_or(if quick { 1 } else { 10 });
-        let only = value("--only").map(|side| match side.as_str() {
-            "annals" => Side::Annals,
-            "floor" => Side::Floor,
-            "envelope" => Side::Envelope,
-            other => panic!("--only annals|floor|envelope, not {other}"),
-        });
+        let sides = [
+            ("annals", Side::Annals),
+            ("floor", Side::Floor),
+            ("envelope", Side::Envelope),
+        ];
         let mut batch_sizes = vec![PAGE];
         let default = RunnerOptions::default().batch_size;
         if default != PAGE {
             batch_sizes.push(default);
         }
         Options {
-            rounds,
-            store: value("--store"),
-            only,
+            args: Args::parse(10, &sides),
             batch_sizes,
         }
-    }
-
-    fn runs(&self, store: &str) -> bool {
-        self.store.as_deref().is_none_or(|s| s == store)
     }
 }
 
@@ -539,7 +304,7 @@ async fn round<S, F, Fut>(
     sides.rotate_left(turn);
     let mut models = Vec::new();
     for side in sides {
-        if options.only.is_some_and(|only| only != side) {
+        if options.args.skips(side) {
             continue;
         }
         if side == Side::Annals {
@@ -574,7 +339,7 @@ async fn bench_memory(options: &Options) -> Figures {
         .expect("read the log");
     assert_eq!(log.len(), EVENTS);
     let mut figures = Figures::new("memory", &options.batch_sizes, false);
-    for r in 0..options.rounds {
+    for r in 0..options.args.rounds {
         round(&mut figures, options, &store, last, r, |_| {
             let model = memory_floor(&log);
             async move { model }
@@ -585,19 +350,12 @@ async fn bench_memory(options: &Options) -> Figures {
 }
 
 async fn bench_sqlite(options: &Options) -> Figures {
-    let dir = std::env::temp_dir().join(format!("annals-bench-projections-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("projections.sqlite");
-    let store = SqliteStore::open(&path).expect("open SQLite");
-    let last = fill(&store).await;
-    let raw = rusqlite::Connection::open(&path).expect("open the raw connection");
-    raw.pragma_update(None, "synchronous", "NORMAL")
-        .expect("pragma");
+    let (dir, store, raw, last) = sqlite_log("projections").await;
     let mut figures = Figures::new("SQLite", &options.batch_sizes, true);
-    for r in 0..options.rounds {
+    for r in 0..options.args.rounds {
         round(&mut figures, options, &store, last, r, |side| {
             let model = match side {
-                Side::Envelope => sqlite_floor::envelope(&raw),
+                Side::Envelope => sqlite_envelope(&raw),
                 _ => sqlite_floor::needed(&raw),
             };
             async move { model }
@@ -609,50 +367,23 @@ async fn bench_sqlite(options: &Options) -> Figures {
     figures
 }
 
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-async fn raw_pg() -> Option<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
-        .await
-        .ok()?;
-    tokio::spawn(connection);
-    Some(client)
-}
-
 async fn bench_postgres(options: &Options) -> Option<Figures> {
-    let raw = raw_pg().await?;
-    raw.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{PG_SCHEMA}\" CASCADE"))
-        .await
-        .expect("drop the schema");
-    let store = PostgresStore::connect_with(
-        PostgresOptions::new(database_url())
-            .schema(PG_SCHEMA)
-            .pool_size(2),
-    )
-    .await
-    .expect("connect the store");
-    let last = fill(&store).await;
-    raw.batch_execute(&format!("ANALYZE \"{PG_SCHEMA}\".events"))
-        .await
-        .expect("analyze");
+    let (raw, store, last) = postgres_log(PG_SCHEMA).await?;
     let needed = raw
-        .prepare(&postgres_floor::needed_sql())
+        .prepare(&postgres_floor::needed_sql(PG_SCHEMA))
         .await
         .expect("prepare");
     let envelope = raw
-        .prepare(&postgres_floor::envelope_sql())
+        .prepare(&postgres_envelope::envelope_sql())
         .await
         .expect("prepare");
     let mut figures = Figures::new("PostgreSQL", &options.batch_sizes, true);
-    for r in 0..options.rounds {
+    for r in 0..options.args.rounds {
         round(&mut figures, options, &store, last, r, |side| {
             let (raw, needed, envelope) = (&raw, &needed, &envelope);
             async move {
                 match side {
-                    Side::Envelope => postgres_floor::envelope(raw, envelope).await,
+                    Side::Envelope => postgres_envelope::envelope(raw, envelope).await,
                     _ => postgres_floor::needed(raw, needed).await,
                 }
             }
@@ -660,45 +391,26 @@ async fn bench_postgres(options: &Options) -> Option<Figures> {
         .await;
     }
     drop(store);
-    raw.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{PG_SCHEMA}\" CASCADE"))
-        .await
-        .expect("drop the schema");
+    drop_schema(&raw, PG_SCHEMA).await;
     Some(figures)
 }
 
 fn print(figures: &Figures) {
-    let rate = |took: Duration| {
-        if took == Duration::MAX {
-            "-".to_owned()
-        } else {
-            format!("{:.0}", per_second(took))
-        }
-    };
-    let ratio = |annals: Duration, floor: Duration| {
-        if annals == Duration::MAX || floor == Duration::MAX {
-            "-".to_owned()
-        } else {
-            format!("{:.2}×", floor.as_secs_f64() / annals.as_secs_f64())
-        }
-    };
     for &(batch_size, took) in &figures.annals {
-        let verdict = match (took, figures.floor) {
-            (Duration::MAX, _) | (_, Duration::MAX) => "",
-            _ if figures.floor.as_secs_f64() / took.as_secs_f64() >= TARGET => "met",
-            _ => "MISSED",
-        };
         let envelope = figures
             .envelope
             .map_or(("n/a".to_owned(), "n/a".to_owned()), |e| {
-                (rate(e), ratio(took, e))
+                (rate(e), shown(ratio(took, e)))
             });
+        let versus_floor = ratio(took, figures.floor);
         println!(
-            "  {:<11} {:>6} {:>12} {:>12} {:>7}  ≥ {TARGET:.2}× {verdict:<6} {:>12} {:>8}",
+            "  {:<11} {:>6} {:>12} {:>12} {:>7}  ≥ {TARGET:.2}× {:<6} {:>12} {:>8}",
             figures.store,
             batch_size,
             rate(took),
             rate(figures.floor),
-            ratio(took, figures.floor),
+            shown(versus_floor),
+            verdict(versus_floor),
             envelope.0,
             envelope.1,
         );
@@ -713,7 +425,7 @@ async fn main() {
          (pages of {PAGE}); best of {} rounds, annals and the floors alternating; \
          ratio = annals events/s / floor events/s; envelope = the diagnostic floor that \
          reads every column annals reads",
-        options.rounds
+        options.args.rounds
     );
     let default = RunnerOptions::default().batch_size;
     if default == PAGE {
@@ -722,18 +434,14 @@ async fn main() {
         );
     }
     let mut figures = Vec::new();
-    if options.runs("memory") {
+    if options.args.runs("memory") {
         figures.push(bench_memory(&options).await);
     }
-    if options.runs("sqlite") {
+    if options.args.runs("sqlite") {
         figures.push(bench_sqlite(&options).await);
     }
-    let postgres = if options.runs("postgres") {
-        let figures = bench_postgres(&options).await;
-        if figures.is_none() && std::env::var("ANNALS_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!("PostgreSQL is unreachable at DATABASE_URL and ANNALS_REQUIRE_SERVICES=1");
-        }
-        Some(figures)
+    let postgres = if options.args.runs("postgres") {
+        Some(bench_postgres(&options).await)
     } else {
         None
     };
@@ -744,9 +452,5 @@ async fn main() {
     for f in &figures {
         print(f);
     }
-    match postgres {
-        Some(Some(f)) => print(&f),
-        Some(None) => println!("  PostgreSQL: SKIPPED, the server is unreachable (DATABASE_URL)"),
-        None => {}
-    }
+    print_postgres(postgres, print);
 }
