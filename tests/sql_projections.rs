@@ -62,6 +62,10 @@ impl SqlProjection for BalanceTable {
     fn writer(&mut self) -> &mut SqlWriter {
         &mut self.sql
     }
+
+    fn views() -> Vec<&'static str> {
+        vec!["balances"]
+    }
 }
 
 /// The same read model at version 2: built beside version 1, in its own table.
@@ -98,6 +102,10 @@ impl SqlProjection for DepositTableV2 {
 
     fn writer(&mut self) -> &mut SqlWriter {
         &mut self.sql
+    }
+
+    fn views() -> Vec<&'static str> {
+        vec!["balances"]
     }
 }
 
@@ -413,6 +421,50 @@ async fn a_new_version_builds_beside_the_old<S: Tables>(store: S) {
     v2.stop().await;
 }
 
+/// Readers of the `balances` view see version 1 until version 2 has caught up, then
+/// version 2; a runner of version 1 started again does not take the view back.
+async fn a_new_version_switches_readers_once_caught_up<S: Tables>(store: S) {
+    let accounts = Repository::<Account, _>::new(store.clone());
+    let runner = ProjectionRunner::new(store.clone()).with_options(quick());
+    let v1 = runner.spawn_sql(BalanceTable::default()).await.unwrap();
+    open(&accounts, "a").await;
+    deposit(&accounts, "a", 10).await;
+    let last = accounts
+        .execute(Withdraw {
+            account: "a".into(),
+            amount: 4,
+        })
+        .await
+        .unwrap()
+        .position
+        .unwrap();
+    v1.wait_for(last, WAIT).await.unwrap();
+    assert_eq!(
+        store.total("balances", "account-a").await,
+        Some(6),
+        "version 1"
+    );
+
+    let v2 = runner.spawn_sql(DepositTableV2::default()).await.unwrap();
+    v2.wait_for(last, WAIT).await.unwrap();
+    assert_eq!(
+        store.total("balances", "account-a").await,
+        Some(10),
+        "version 2"
+    );
+
+    v1.stop().await;
+    let v1_again = runner.spawn_sql(BalanceTable::default()).await.unwrap();
+    v1_again.wait_for(last, WAIT).await.unwrap();
+    assert_eq!(
+        store.total("balances", "account-a").await,
+        Some(10),
+        "still version 2"
+    );
+    v1_again.stop().await;
+    v2.stop().await;
+}
+
 fn sqlite_store() -> SqliteStore {
     SqliteStore::open(services::sqlite_path("sql-projections")).unwrap()
 }
@@ -447,4 +499,5 @@ on_sql_stores!(
     a_rebuild_replays_into_an_empty_table,
     a_rebuild_whose_reset_fails_is_kept_and_retried,
     a_new_version_builds_beside_the_old,
+    a_new_version_switches_readers_once_caught_up,
 );

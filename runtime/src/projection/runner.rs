@@ -206,7 +206,7 @@ impl<S: EventStore + SqlTarget + Clone> ProjectionRunner<S> {
         self.store.prepare_read_model(&P::setup()).await?;
         let checkpoint = self.store.checkpoint(&P::checkpoint_key()).await?;
         let shared = Shared::new(projection, checkpoint);
-        Ok(self.start(shared, SqlSink(self.store.clone())))
+        Ok(self.start(shared, SqlSink::new(self.store.clone())))
     }
 }
 
@@ -771,13 +771,17 @@ impl<P: Projection> Sink<P> for MemorySink {
 
 /// The read model in SQL tables: each batch's statements and the checkpoint commit in one
 /// transaction of the store's database.
-struct SqlSink<T>(T);
+struct SqlSink<T> {
+    target: T,
+    /// Whether this version's views are published (it has caught up once).
+    published: std::sync::atomic::AtomicBool,
+}
 
 #[async_trait::async_trait]
 impl<P: SqlProjection, T: SqlTarget> Sink<P> for SqlSink<T> {
     async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), (StoreError, P)> {
         match self
-            .0
+            .target
             .reset_projection(&P::checkpoint_key(), &P::reset())
             .await
         {
@@ -821,7 +825,13 @@ impl<P: SqlProjection, T: SqlTarget> Sink<P> for SqlSink<T> {
             })
             .await;
         match read {
-            Ok(read) => self.commit(shared, batch).await.map(|()| read),
+            Ok(read) => {
+                self.commit(shared, batch).await?;
+                if read < batch_size {
+                    self.publish::<P>().await?;
+                }
+                Ok(read)
+            }
             Err(error) => {
                 // Nothing of a batch that was not read whole is committed.
                 batch.discard(shared);
@@ -893,6 +903,38 @@ impl SqlBatch {
 }
 
 impl<T: SqlTarget> SqlSink<T> {
+    fn new(target: T) -> Self {
+        SqlSink {
+            target,
+            published: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Once this version has caught up: points the read model's views at its tables (unless
+    /// a newer version has them).
+    async fn publish<P: SqlProjection>(&self) -> Result<(), ProjectionFailure> {
+        if self.published.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let views: Vec<(String, String)> = P::views()
+            .into_iter()
+            .map(|base| (base.to_owned(), P::table(base)))
+            .collect();
+        let switched = self
+            .target
+            .publish_version(P::NAME, P::VERSION, &views)
+            .await
+            .map_err(|error| failure::<P>(None, format!("publishing the views failed: {error}")))?;
+        if switched {
+            tracing::info!(
+                projection = P::NAME,
+                version = P::VERSION,
+                "caught up: readers switched to this version"
+            );
+        }
+        self.published.store(true, Ordering::Release);
+        Ok(())
+    }
     /// Commits the batch's statements and moves the checkpoint in one transaction; then
     /// reports the handler failure that ended the batch, if one did.
     async fn commit<P: SqlProjection>(
@@ -918,7 +960,7 @@ impl<T: SqlTarget> SqlSink<T> {
         };
         if handled > 0 {
             match self
-                .0
+                .target
                 .commit_projection(&P::checkpoint_key(), after, to, statements)
                 .await
             {
@@ -936,7 +978,7 @@ impl<T: SqlTarget> SqlSink<T> {
                 // got to (its commit holds these events already; nothing was written here).
                 Err(StoreError::CheckpointMoved { .. }) => {
                     let stored = self
-                        .0
+                        .target
                         .checkpoint(&P::checkpoint_key())
                         .await
                         .map_err(|error| failure::<P>(None, error.to_string()))?;

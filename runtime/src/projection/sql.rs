@@ -14,10 +14,10 @@
 //!
 //! Versions: name the tables after the version ([`SqlProjection::table`]), and bumping
 //! `version = N` builds the new tables beside the old ones from the start of the log, under
-//! a new checkpoint; switch readers when [`ProjectionReader::wait_for`] says it has caught
-//! up, then drop the old tables.
-//!
-//! [`ProjectionReader::wait_for`]: super::ProjectionReader::wait_for
+//! a new checkpoint, while the old version keeps serving. Readers query the tables through
+//! views named after their base names ([`SqlProjection::views`]): when version N has caught
+//! up, the runner points the views at its tables in one transaction, and no older version
+//! takes them back. Drop the old tables once no old runner is left.
 
 use async_trait::async_trait;
 
@@ -173,6 +173,48 @@ pub trait SqlProjection: Projection {
     fn table(base: &str) -> String {
         format!("{base}_v{}", Self::VERSION)
     }
+
+    /// The base names of the tables readers query by a stable name: for each, a view
+    /// `base` over [`table(base)`](Self::table). The runner points the views at this
+    /// version's tables once it has caught up, unless a newer version already has them, so
+    /// a version bump switches readers over without a gap. None by default.
+    ///
+    /// ```
+    /// # use annals::{Event, Project, Projection, Recorded};
+    /// # use annals::projection::sql::{SqlProjection, SqlWriter};
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+    /// # struct Deposited { amount: i64 }
+    /// # #[derive(Event, Clone, Debug, PartialEq)]
+    /// # enum AccountEvent { Deposited(Deposited) }
+    /// # #[derive(Projection, Default)]
+    /// # #[projection(name = "balances", version = 2, events(AccountEvent))]
+    /// # struct Balances { sql: SqlWriter }
+    /// # impl Project<Deposited> for Balances {
+    /// #     fn project(&mut self, _: Recorded<'_, Deposited>) {}
+    /// # }
+    /// impl SqlProjection for Balances {
+    ///     fn setup() -> Vec<String> {
+    ///         vec![format!(
+    ///             "CREATE TABLE IF NOT EXISTS {} (account TEXT PRIMARY KEY, total BIGINT)",
+    ///             Self::table("balances")
+    ///         )]
+    ///     }
+    ///     fn reset() -> Vec<String> {
+    ///         vec![format!("DELETE FROM {}", Self::table("balances"))]
+    ///     }
+    ///     fn writer(&mut self) -> &mut SqlWriter {
+    ///         &mut self.sql
+    ///     }
+    ///     /// Readers query `balances`; it shows `balances_v2` once version 2 has caught up.
+    ///     fn views() -> Vec<&'static str> {
+    ///         vec!["balances"]
+    ///     }
+    /// }
+    /// ```
+    fn views() -> Vec<&'static str> {
+        Vec::new()
+    }
 }
 
 /// A database that holds SQL read models and their checkpoints beside the events (the
@@ -193,6 +235,16 @@ pub trait SqlTarget: CheckpointStore {
         to: u64,
         statements: Vec<SqlStatement>,
     ) -> Result<(), StoreError>;
+
+    /// In one transaction: unless a version of `projection` (its name, without version) at
+    /// or above `version` is live already, (re)creates each view `(name, table)` as
+    /// `SELECT * FROM table` and records `version` as live. Returns whether it switched.
+    async fn publish_version(
+        &self,
+        projection: &str,
+        version: u32,
+        views: &[(String, String)],
+    ) -> Result<bool, StoreError>;
 
     /// In one transaction: runs `statements` (emptying the read model) and sets the
     /// checkpoint of `projection` to 0.

@@ -95,6 +95,16 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ALTER TABLE {schema}.events ADD COLUMN correlation_id uuid, ADD COLUMN causation_id uuid;
     "#,
     ),
+    (
+        "0004_live_projection_versions",
+        r#"
+    CREATE TABLE {schema}.projection_versions (
+        projection  text        PRIMARY KEY,
+        version     integer     NOT NULL,
+        switched_at timestamptz NOT NULL DEFAULT now()
+    );
+    "#,
+    ),
 ];
 
 /// Connection options for [`PostgresStore`].
@@ -1371,6 +1381,52 @@ impl PostgresStore {
 impl SqlTarget for PostgresStore {
     async fn prepare_read_model(&self, statements: &[String]) -> Result<(), StoreError> {
         self.run_in_transaction(statements, None).await
+    }
+
+    async fn publish_version(
+        &self,
+        projection: &str,
+        version: u32,
+        views: &[(String, String)],
+    ) -> Result<bool, StoreError> {
+        let s = format!("\"{}\"", self.schema);
+        let version = i32::try_from(version).map_err(backend)?;
+        let mut client = self.client().await?;
+        let result = async {
+            let tx = client.transaction().await?;
+            // The row is locked until the switch commits: runners of two versions switching
+            // at once take turns, and the older one then sees the newer live.
+            tx.execute(
+                &format!("INSERT INTO {s}.projection_versions (projection, version) VALUES ($1, -1) ON CONFLICT DO NOTHING"),
+                &[&projection],
+            )
+            .await?;
+            let live: i32 = tx
+                .query_one(
+                    &format!("SELECT version FROM {s}.projection_versions WHERE projection = $1 FOR UPDATE"),
+                    &[&projection],
+                )
+                .await?
+                .get(0);
+            if live >= version {
+                return Ok(false);
+            }
+            for (view, table) in views {
+                tx.batch_execute(&format!(
+                    "DROP VIEW IF EXISTS {s}.{view}; CREATE VIEW {s}.{view} AS SELECT * FROM {s}.{table};"
+                ))
+                .await?;
+            }
+            tx.execute(
+                &format!("UPDATE {s}.projection_versions SET version = $2, switched_at = now() WHERE projection = $1"),
+                &[&projection, &version],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(true)
+        }
+        .await;
+        result.map_err(|error| failed(client, error))
     }
 
     async fn commit_projection(

@@ -64,6 +64,14 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "ALTER TABLE annals_events ADD COLUMN correlation_id BLOB;
     ALTER TABLE annals_events ADD COLUMN causation_id BLOB;",
     ),
+    (
+        "0004_live_projection_versions",
+        "CREATE TABLE annals_projection_versions (
+        projection  TEXT    PRIMARY KEY,
+        version     INTEGER NOT NULL,
+        switched_at INTEGER NOT NULL
+    );",
+    ),
 ];
 
 /// A filtered read of the global log first walks `max_count × this` positions in order
@@ -949,6 +957,44 @@ impl SqlTarget for SqliteStore {
                 tx.execute_batch(statement).map_err(backend)?;
             }
             tx.commit().map_err(backend)
+        })
+    }
+
+    async fn publish_version(
+        &self,
+        projection: &str,
+        version: u32,
+        views: &[(String, String)],
+    ) -> Result<bool, StoreError> {
+        self.with_writer(|connection| {
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let live: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM annals_projection_versions WHERE projection = ?1",
+                    [projection],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            if live.is_some_and(|live| live >= i64::from(version)) {
+                return Ok(false);
+            }
+            for (view, table) in views {
+                tx.execute_batch(&format!(
+                    "DROP VIEW IF EXISTS {view}; CREATE VIEW {view} AS SELECT * FROM {table};"
+                ))
+                .map_err(backend)?;
+            }
+            tx.execute(
+                "INSERT INTO annals_projection_versions (projection, version, switched_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (projection) DO UPDATE SET version = excluded.version, switched_at = excluded.switched_at",
+                params![projection, version, now_micros().1],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(true)
         })
     }
 
