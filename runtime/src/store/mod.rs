@@ -404,8 +404,10 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// [`read_all`](EventStore::read_all) handing each event to `visitor`, borrowed where
-    /// the store can (the in-memory store hands out its own records, copying nothing);
-    /// stops early when the visitor breaks. Returns how many events the store read.
+    /// the store can (the in-memory store hands out its own records, copying nothing;
+    /// SQLite and PostgreSQL fill one record per row in place, allocating nothing per
+    /// event); stops early when the visitor breaks. Returns how many events the store read.
+    /// The record is only valid during the call: a visitor that keeps it clones it.
     async fn visit_all(
         &self,
         after_position: u64,
