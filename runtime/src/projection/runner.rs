@@ -666,14 +666,8 @@ trait Sink<P>: Send + Sync + 'static {
     /// Starts the read model again from `rebuilt`, at checkpoint 0; hands `rebuilt` back
     /// when it could not.
     async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), (StoreError, P)>;
-    /// Applies `events`, read after `after`, and moves the checkpoint with them.
-    async fn apply(
-        &self,
-        shared: &Shared<P>,
-        after: u64,
-        events: &[RecordedEvent],
-    ) -> Result<(), ProjectionFailure>;
-    /// Reads a batch after `after` and applies it; returns how many events were read.
+    /// Reads a batch after `after` and applies it, moving the checkpoint with it; returns
+    /// how many events were read.
     async fn read_apply<S: EventStore>(
         &self,
         store: &S,
@@ -683,16 +677,7 @@ trait Sink<P>: Send + Sync + 'static {
         filter: &EventFilter,
     ) -> Result<usize, ProjectionFailure>
     where
-        P: Projection,
-    {
-        let events = store
-            .read_all(after, batch_size, filter)
-            .await
-            .map_err(|error| failure::<P>(None, error.to_string()))?;
-        self.apply(shared, after, &events)
-            .await
-            .map(|()| events.len())
-    }
+        P: Projection;
 }
 
 /// The read model in memory: applied event by event under the lock that also holds the
@@ -746,27 +731,6 @@ impl<P: Projection> Sink<P> for MemorySink {
         shared.restart(rebuilt);
         Ok(())
     }
-
-    async fn apply(
-        &self,
-        shared: &Shared<P>,
-        after: u64,
-        events: &[RecordedEvent],
-    ) -> Result<(), ProjectionFailure> {
-        let mut tracked = shared
-            .tracked
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if tracked.checkpoint != after {
-            return Ok(()); // rebuilt while reading: the batch belongs to the old read model
-        }
-        let (handled, stopped_at) = project_batch(shared, &mut tracked.projection, events);
-        if let Some(last) = handled.checked_sub(1) {
-            tracked.checkpoint = events[last].position;
-            tracked.handled += handled as u64;
-        }
-        stopped_at.map_or(Ok(()), Err)
-    }
 }
 
 /// The read model in SQL tables: each batch's statements and the checkpoint commit in one
@@ -791,21 +755,6 @@ impl<P: SqlProjection, T: SqlTarget> Sink<P> for SqlSink<T> {
             }
             Err(error) => Err((error, rebuilt)),
         }
-    }
-
-    async fn apply(
-        &self,
-        shared: &Shared<P>,
-        after: u64,
-        events: &[RecordedEvent],
-    ) -> Result<(), ProjectionFailure> {
-        let mut batch = SqlBatch::new(after);
-        for event in events {
-            if batch.project(shared, event).is_break() {
-                break;
-            }
-        }
-        self.commit(shared, batch).await
     }
 
     /// Projects each event as the store hands it over (borrowed, no copy of a record),
@@ -1020,7 +969,30 @@ impl<P: ExternalProjection, T: CheckpointStore> Sink<P> for ExternalSink<T> {
         }
     }
 
-    async fn apply(
+    /// Reads the batch whole (the read model's inbox is asked about all its ids at once),
+    /// then applies it.
+    async fn read_apply<S: EventStore>(
+        &self,
+        store: &S,
+        shared: &Shared<P>,
+        after: u64,
+        batch_size: usize,
+        filter: &EventFilter,
+    ) -> Result<usize, ProjectionFailure> {
+        let events = store
+            .read_all(after, batch_size, filter)
+            .await
+            .map_err(|error| failure::<P>(None, error.to_string()))?;
+        self.apply(shared, after, &events)
+            .await
+            .map(|()| events.len())
+    }
+}
+
+impl<T: CheckpointStore> ExternalSink<T> {
+    /// Applies `events`, read after `after`, skipping those in the read model's inbox, and
+    /// moves the checkpoint with them.
+    async fn apply<P: ExternalProjection>(
         &self,
         shared: &Shared<P>,
         after: u64,

@@ -158,6 +158,21 @@ pub struct RecordedEvent {
 }
 
 impl RecordedEvent {
+    /// An empty record, allocating nothing: what a store's reader fills row by row.
+    pub(crate) fn blank() -> Self {
+        RecordedEvent {
+            position: 0,
+            stream_id: String::new(),
+            stream_version: 0,
+            event_id: Uuid::nil(),
+            event_type: String::new(),
+            schema_version: 0,
+            payload: Vec::new(),
+            metadata: Metadata::default(),
+            recorded_at: DateTime::<Utc>::MIN_UTC,
+        }
+    }
+
     /// The event as a borrowed [`EventRef`].
     pub fn as_event_ref(&self) -> EventRef<'_> {
         EventRef {

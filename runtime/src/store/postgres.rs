@@ -798,17 +798,7 @@ fn encode_metadata(metadata: &Metadata) -> Result<Option<Vec<u8>>, StoreError> {
 }
 
 fn read_event(row: &Row) -> Result<RecordedEvent, StoreError> {
-    let mut event = RecordedEvent {
-        position: 0,
-        stream_id: String::new(),
-        stream_version: 0,
-        event_id: Uuid::nil(),
-        event_type: String::new(),
-        schema_version: 0,
-        payload: Vec::new(),
-        metadata: Metadata::default(),
-        recorded_at: DateTime::<Utc>::MIN_UTC,
-    };
+    let mut event = RecordedEvent::blank();
     fill_event(row, &mut event)?;
     Ok(event)
 }
@@ -1091,7 +1081,7 @@ impl EventStore for PostgresStore {
             Err(error) => return Err(failed(client, error)),
         };
         let mut rows = std::pin::pin!(rows);
-        let mut event: Option<RecordedEvent> = None;
+        let mut event = RecordedEvent::blank();
         let mut read = 0;
         loop {
             let row = match rows.next().await {
@@ -1100,14 +1090,8 @@ impl EventStore for PostgresStore {
                 Some(Err(error)) => return Err(failed(client, error)),
             };
             read += 1;
-            let event = match &mut event {
-                Some(event) => {
-                    fill_event(&row, event)?;
-                    event
-                }
-                None => event.insert(read_event(&row)?),
-            };
-            if visitor(event).is_break() {
+            fill_event(&row, &mut event)?;
+            if visitor(&event).is_break() {
                 break;
             }
         }

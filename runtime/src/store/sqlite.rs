@@ -341,17 +341,7 @@ fn read_row(row: &rusqlite::Row<'_>) -> Result<RecordedEvent, StoreError> {
 
 /// A record of the row, its type name already read (see [`row_type`]).
 fn new_event(row: &rusqlite::Row<'_>, event_type: &str) -> Result<RecordedEvent, StoreError> {
-    let mut event = RecordedEvent {
-        position: 0,
-        stream_id: String::new(),
-        stream_version: 0,
-        event_id: Uuid::nil(),
-        event_type: String::new(),
-        schema_version: 0,
-        payload: Vec::new(),
-        metadata: Metadata::default(),
-        recorded_at: DateTime::<Utc>::MIN_UTC,
-    };
+    let mut event = RecordedEvent::blank();
     fill_event(row, event_type, &mut event)?;
     Ok(event)
 }
@@ -776,21 +766,15 @@ impl EventStore for SqliteStore {
         visitor: &mut LogVisitor<'_>,
     ) -> Result<usize, StoreError> {
         self.with_reader(|connection| {
-            let mut event: Option<RecordedEvent> = None;
+            let mut event = RecordedEvent::blank();
             scan_log(
                 connection,
                 after_position,
                 max_count,
                 filter,
                 &mut |row, event_type| {
-                    let event = match &mut event {
-                        Some(event) => {
-                            fill_event(row, event_type, event)?;
-                            event
-                        }
-                        None => event.insert(new_event(row, event_type)?),
-                    };
-                    Ok(visitor(event))
+                    fill_event(row, event_type, &mut event)?;
+                    Ok(visitor(&event))
                 },
             )
         })
