@@ -13,10 +13,10 @@
 
 use std::hint::black_box;
 
-use annals::{
-    Aggregate, Apply, Event, EventStore, ExpectedVersion, InMemoryStore, Metadata, NewEvent,
-    RecordedEvent, Repository, UpcastError,
+use annals::store::{
+    EventStore, ExpectedVersion, InMemoryStore, Metadata, NewEvent, RecordedEvent,
 };
+use annals::{Aggregate, Apply, Event, Repository, UpcastError};
 use annals_examples::bank::{Account, AccountEvent, Closed, Deposited, Opened, Withdrawn};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde::{Deserialize, Serialize};

@@ -8,11 +8,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use annals::store::postgres::{PostgresOptions, PostgresStore};
-use annals::store::sqlite::SqliteStore;
-use annals::{
-    Event, EventStore, ExpectedVersion, Metadata, NewEvent, Project, Projection, Recorded, Uuid,
-};
+use annals::store::SqliteStore;
+use annals::store::{EventStore, ExpectedVersion, Metadata, NewEvent};
+use annals::store::{PostgresOptions, PostgresStore};
+use annals::{Event, Project, Projection, Recorded, Uuid};
 use annals_examples::bank::{AccountEvent, Closed, Deposited, Opened, Withdrawn};
 
 pub const ACCOUNTS: usize = 1_000;
@@ -318,8 +317,8 @@ pub async fn postgres_log(schema: &str) -> Option<(tokio_postgres::Client, Postg
     drop_schema(&raw, schema).await;
     let store = PostgresStore::connect_with(
         PostgresOptions::new(database_url())
-            .schema(schema)
-            .pool_size(2),
+            .with_schema(schema)
+            .with_pool_size(2),
     )
     .await
     .expect("connect the store");

@@ -41,9 +41,11 @@ mod projection_log;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use annals::projection::sql::{SqlProjection, SqlTarget, SqlWriter};
 use annals::projection::{ProjectionRunner, RunnerOptions};
-use annals::{EventStore, Project, Projection, Recorded};
+use annals::projection::{SqlProjection, SqlWriter};
+use annals::store::EventStore;
+use annals::store::SqlTarget;
+use annals::{Project, Projection, Recorded};
 use annals_examples::bank::{AccountEvent, Closed, Deposited, Opened, Withdrawn};
 use projection_log::{
     ACCOUNTS, Args, Balances, Change, EVENTS, PAGE, TARGET, account_id, decode_raw, drop_schema,
@@ -423,10 +425,8 @@ async fn annals_catch_up<S: EventStore + SqlTarget + Clone>(store: &S, last: u64
         .reset_projection(&BalanceTable::checkpoint_key(), &BalanceTable::reset())
         .await
         .expect("reset the read model");
-    let runner = ProjectionRunner::new(store.clone()).with_options(RunnerOptions {
-        batch_size: PAGE,
-        ..RunnerOptions::default()
-    });
+    let runner = ProjectionRunner::new(store.clone())
+        .with_options(RunnerOptions::default().with_batch_size(PAGE));
     let start = Instant::now();
     let handle = runner
         .spawn_sql(BalanceTable::new())

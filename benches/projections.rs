@@ -41,8 +41,9 @@ mod projection_log;
 
 use std::time::{Duration, Instant};
 
+use annals::Uuid;
 use annals::projection::{ProjectionRunner, RunnerOptions};
-use annals::{EventFilter, EventStore, InMemoryStore, Metadata, RecordedEvent, Uuid};
+use annals::store::{EventFilter, EventStore, InMemoryStore, Metadata, RecordedEvent};
 use projection_log::{
     ACCOUNTS, Args, Balances, EVENTS, PAGE, TARGET, drop_schema, fill, postgres_floor,
     postgres_log, print_postgres, project_raw, rate, ratio, shown, sqlite_floor, sqlite_log,
@@ -111,10 +112,8 @@ async fn annals_catch_up<S: EventStore + Clone>(
     batch_size: usize,
     last: u64,
 ) -> (Duration, Balances) {
-    let runner = ProjectionRunner::new(store.clone()).with_options(RunnerOptions {
-        batch_size,
-        ..RunnerOptions::default()
-    });
+    let runner = ProjectionRunner::new(store.clone())
+        .with_options(RunnerOptions::default().with_batch_size(batch_size));
     let start = Instant::now();
     let handle = runner.spawn(Balances::default());
     handle.wait_for(last, WAIT).await.expect("catch-up");
@@ -270,7 +269,7 @@ impl Options {
             ("envelope", Side::Envelope),
         ];
         let mut batch_sizes = vec![PAGE];
-        let default = RunnerOptions::default().batch_size;
+        let default = RunnerOptions::default().batch_size();
         if default != PAGE {
             batch_sizes.push(default);
         }
@@ -427,7 +426,7 @@ async fn main() {
          reads every column annals reads",
         options.args.rounds
     );
-    let default = RunnerOptions::default().batch_size;
+    let default = RunnerOptions::default().batch_size();
     if default == PAGE {
         println!(
             "(the runner's default batch size is {default}: the batch-{PAGE} row is the default)"

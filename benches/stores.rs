@@ -17,9 +17,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use annals::store::postgres::{PostgresOptions, PostgresStore};
-use annals::store::sqlite::SqliteStore;
-use annals::{Event, EventStore, ExpectedVersion, Metadata, NewEvent, Repository, SnapshotStore};
+use annals::store::SqliteStore;
+use annals::store::{EventStore, ExpectedVersion, Metadata, NewEvent, SnapshotStore};
+use annals::store::{PostgresOptions, PostgresStore};
+use annals::{Event, Repository};
 use annals_examples::bank::{Account, AccountEvent, Deposit, Deposited, Open, Opened};
 
 const ACCOUNTS: usize = 100;
@@ -505,9 +506,13 @@ async fn pg_store(schema: &str, pool: usize) -> Option<PostgresStore> {
         .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
         .await
         .unwrap();
-    PostgresStore::connect_with(PostgresOptions::new(url).schema(schema).pool_size(pool))
-        .await
-        .ok()
+    PostgresStore::connect_with(
+        PostgresOptions::new(url)
+            .with_schema(schema)
+            .with_pool_size(pool),
+    )
+    .await
+    .ok()
 }
 
 async fn raw_pg() -> Option<tokio_postgres::Client> {

@@ -14,11 +14,11 @@
 
 use std::collections::BTreeMap;
 
-use annals::store::sqlite::SqliteStore;
-use annals::{
-    Aggregate, CommandError, Event, EventFilter, EventStore, ExpectedVersion, InMemoryStore,
-    Metadata, NewEvent, Repository, SnapshotPolicy, SnapshotStore,
+use annals::store::SqliteStore;
+use annals::store::{
+    EventFilter, EventStore, ExpectedVersion, InMemoryStore, Metadata, NewEvent, SnapshotStore,
 };
+use annals::{Aggregate, CommandError, Event, Repository, SnapshotPolicy};
 use annals_examples::bank::{
     Account, AccountCommand, AccountEvent, BankError, Close, Deposit, Open, Withdraw,
 };

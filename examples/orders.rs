@@ -23,12 +23,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use annals::projection::{ProjectionHandle, ProjectionRunner};
-use annals::store::postgres::{PostgresOptions, PostgresStore};
-use annals::store::sqlite::SqliteStore;
-use annals::{
-    Command, CommandError, EventFilter, EventStore, InMemoryStore, Projection, Repository,
-    SnapshotStore,
-};
+use annals::store::SqliteStore;
+use annals::store::{EventFilter, EventStore, InMemoryStore, SnapshotStore};
+use annals::store::{PostgresOptions, PostgresStore};
+use annals::{Command, CommandError, Projection, Repository};
 use annals_examples::orders::{
     CancelOrder, Order, OrderError, OrderLine, OrderSummary, PayOrder, PlaceOrder, SaleStatus,
     SalesAnalytics, ShipOrder, ShippingQueue, money,
@@ -71,7 +69,9 @@ async fn main() -> ExitCode {
         }
         Backend::Postgres(url) => {
             let shown = redact(&url);
-            let options = PostgresOptions::new(url).schema(SCHEMA).pool_size(4);
+            let options = PostgresOptions::new(url)
+                .with_schema(SCHEMA)
+                .with_pool_size(4);
             match tokio::time::timeout(WAIT, PostgresStore::connect_with(options)).await {
                 Ok(Ok(store)) => {
                     println!("annals orders, on PostgreSQL at {shown}, schema {SCHEMA}\n");

@@ -6,10 +6,12 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use annals::store::{
+    AppendResult, EventFilter, EventStore, ExpectedVersion, InMemoryStore, Metadata, NewEvent,
+    RecordedEvent, Snapshot, SnapshotStore, StoreError,
+};
 use annals::{
-    Aggregate, AppendResult, CommandError, DecodeFailure, Event, EventDecodeError, EventFilter,
-    EventStore, ExpectedVersion, InMemoryStore, LoadError, Metadata, NewEvent, RecordedEvent,
-    Repository, Snapshot, SnapshotStore, StoreError,
+    Aggregate, CommandError, DecodeFailure, Event, EventDecodeError, LoadError, Repository,
 };
 use annals_examples::bank::{Account, AccountEvent, Deposit};
 

@@ -2,7 +2,8 @@
 //! with a plain model of the bank's rules, whatever the snapshot interval; and every old
 //! stored form of an event decodes to the same value as its current form.
 
-use annals::{CommandError, Event, EventStore, InMemoryStore, Loaded, Repository, SnapshotPolicy};
+use annals::store::{EventStore, InMemoryStore};
+use annals::{CommandError, Event, Loaded, Repository, SnapshotPolicy};
 use annals_examples::bank::{
     Account, AccountCommand, AccountEvent, BankError, Close, Deposit, Deposited, DepositedV1, Open,
     Opened, Withdraw,

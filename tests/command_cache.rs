@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use annals::async_trait;
-use annals::{
-    AppendResult, CommandError, EventFilter, EventStore, ExpectedVersion, InMemoryStore, NewEvent,
-    RecordedEvent, Repository, Snapshot, SnapshotStore, StoreError,
+use annals::store::{
+    AppendResult, EventFilter, EventStore, ExpectedVersion, InMemoryStore, NewEvent, RecordedEvent,
+    Snapshot, SnapshotStore, StoreError,
 };
+use annals::{CommandError, Repository};
 use annals_examples::bank::{Account, BankError, Deposit, Open, Withdraw};
 
 /// An in-memory store that counts the calls that would be round trips on a server.
@@ -240,10 +241,7 @@ async fn concurrent_commands_on_a_cached_aggregate_lose_nothing() {
     let store = CountingStore::default();
     let accounts = Repository::<Account, _>::new(store.clone())
         .with_cache(16)
-        .with_retry(annals::RetryPolicy {
-            max_attempts: 100,
-            ..Default::default()
-        });
+        .with_retry(annals::RetryPolicy::default().with_max_attempts(100));
     accounts.execute(open("a")).await.unwrap();
     let tasks: Vec<_> = (1..=16)
         .map(|n| {

@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use annals::store::{
+    AppendResult, EventFilter, EventStore, ExpectedVersion, InMemoryStore, Metadata, NewEvent,
+    RecordedEvent, Snapshot, SnapshotStore, StoreError,
+};
 use annals::{
-    Aggregate, AppendResult, Apply, Command, CommandError, Event, EventFilter, EventStore,
-    ExpectedVersion, Handle, InMemoryStore, Metadata, NewEvent, RecordedEvent, Repository,
-    RetryPolicy, Snapshot, SnapshotPolicy, SnapshotStore, StoreError,
+    Aggregate, Apply, Command, CommandError, Event, Handle, Repository, RetryPolicy, SnapshotPolicy,
 };
 use annals_examples::bank::{
     Account, AccountCommand, AccountEvent, BankError, Close, Closed, Deposit, Deposited, Open,
@@ -624,11 +626,9 @@ async fn conflict_after_max_attempts_is_conflict() {
         reference: "concurrent".into(),
     });
     let (inner, racing) = racing_account("c4", 10, foreign, u32::MAX).await;
-    let policy = RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: Duration::ZERO,
-        max_backoff: Duration::from_millis(2),
-    };
+    let policy = RetryPolicy::default()
+        .with_max_attempts(3)
+        .with_backoff(Duration::ZERO, Duration::from_millis(2));
     let accounts = Accounts::new(racing.clone()).with_retry(policy);
 
     let error = accounts.execute(deposit("c4", 5)).await.unwrap_err();

@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use annals::projection::external::{CheckpointStore, ExternalProjection, ReadModelError};
+use annals::projection::{ExternalProjection, ReadModelError};
 use annals::projection::{ProjectionRunner, RunnerOptions, Status};
-use annals::{
-    AppendResult, EventFilter, EventStore, ExpectedVersion, NewEvent, Project, Projection,
-    Recorded, RecordedEvent, Repository, StoreError, Uuid,
+use annals::store::CheckpointStore;
+use annals::store::{
+    AppendResult, EventFilter, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError,
 };
+use annals::{Project, Projection, Recorded, Repository, Uuid};
 use annals_examples::bank::{Account, AccountEvent, Deposit, Deposited, Open};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -109,7 +110,7 @@ impl<S: EventStore + CheckpointStore> CheckpointStore for CrashBeforeCheckpoint<
         projection: &str,
         from: u64,
         to: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         if self.fail_next_checkpoint.swap(false, Ordering::SeqCst) {
             return Err(StoreError::Backend(
                 "the runner crashed before its checkpoint".into(),
@@ -160,14 +161,12 @@ impl<S: EventStore + CheckpointStore> EventStore for CrashBeforeCheckpoint<S> {
 }
 
 fn quick() -> RunnerOptions {
-    RunnerOptions {
-        poll_interval: Duration::from_millis(20),
-        initial_backoff: Duration::from_millis(5),
-        ..Default::default()
-    }
+    RunnerOptions::default()
+        .with_poll_interval(Duration::from_millis(20))
+        .with_backoff(Duration::from_millis(5), Duration::from_secs(5))
 }
 
-async fn deposits<S: EventStore + annals::SnapshotStore + Clone>(
+async fn deposits<S: EventStore + annals::store::SnapshotStore + Clone>(
     store: &S,
     amounts: std::ops::RangeInclusive<i64>,
 ) -> u64 {
@@ -194,7 +193,7 @@ async fn deposits<S: EventStore + annals::SnapshotStore + Clone>(
 /// Each deposit reaches the read model once, and its handler once.
 async fn each_event_reaches_the_read_model_once<S>(store: S)
 where
-    S: EventStore + annals::SnapshotStore + CheckpointStore + Clone,
+    S: EventStore + annals::store::SnapshotStore + CheckpointStore + Clone,
 {
     let index = SearchIndex::default();
     let handle = ProjectionRunner::new(store.clone())
@@ -217,7 +216,7 @@ where
 /// batch is read again, the inbox says the read model has it, and no handler sees it again.
 async fn a_replay_after_a_crash_is_not_delivered_again<S>(store: S)
 where
-    S: EventStore + annals::SnapshotStore + CheckpointStore + Clone,
+    S: EventStore + annals::store::SnapshotStore + CheckpointStore + Clone,
 {
     let last = deposits(&store, 1..=10).await;
     let crashing = CrashBeforeCheckpoint {
@@ -245,7 +244,7 @@ where
 /// A restarted runner resumes from the stored checkpoint: nothing is delivered twice.
 async fn a_restart_resumes_from_the_stored_checkpoint<S>(store: S)
 where
-    S: EventStore + annals::SnapshotStore + CheckpointStore + Clone,
+    S: EventStore + annals::store::SnapshotStore + CheckpointStore + Clone,
 {
     let runner = ProjectionRunner::new(store.clone()).with_options(quick());
     let index = SearchIndex::default();
@@ -265,39 +264,4 @@ where
     handle.stop().await;
 }
 
-macro_rules! on_every_store {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(annals::InMemoryStore::new()).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let path = crate::services::sqlite_path("external");
-                    super::$case(annals::store::sqlite::SqliteStore::open(path).unwrap()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(store) = crate::services::postgres_store(4).await else { return };
-                    super::$case(store).await;
-                }
-            )*
-        }
-    };
-}
-
-on_every_store!(
-    each_event_reaches_the_read_model_once,
-    a_replay_after_a_crash_is_not_delivered_again,
-    a_restart_resumes_from_the_stored_checkpoint,
-);
+store_matrix!([memory, sqlite, postgres] => each_event_reaches_the_read_model_once, a_replay_after_a_crash_is_not_delivered_again, a_restart_resumes_from_the_stored_checkpoint);

@@ -383,9 +383,8 @@ mod reexported {
     }
 }
 
-use annals::{
-    Aggregate, Command, CommandError, Event, Expect, InMemoryStore, Repository, SnapshotPolicy,
-};
+use annals::store::InMemoryStore;
+use annals::{Aggregate, Command, CommandError, Event, Expect, Repository, SnapshotPolicy};
 
 use shadowed::{
     Deliver, Other, OtherCommand, Parcel, ParcelCommand, ParcelError, ParcelEvent, Register,

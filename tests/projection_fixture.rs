@@ -9,11 +9,9 @@
 use std::time::Duration;
 
 use annals::projection::ProjectionRunner;
+use annals::store::{InMemoryStore, Metadata, RecordedEvent};
 use annals::testing::ProjectionFixture;
-use annals::{
-    Aggregate, CommandError, InMemoryStore, Metadata, Projection, RecordedEvent, Repository, Utc,
-    Uuid,
-};
+use annals::{Aggregate, CommandError, Projection, Repository, Utc, Uuid};
 use annals_examples::orders::{
     CancelOrder, Order, OrderCancelled, OrderError, OrderEvent, OrderLine, OrderPaid, OrderPlaced,
     OrderShipped, OrderStatus, OrderSummary, PayOrder, PlaceOrder, SaleStatus, SalesAnalytics,

@@ -8,11 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use annals::projection::{ProjectionRunner, RunnerOptions, Status};
-use annals::store::sqlite::SqliteStore;
-use annals::{
-    EventStore, ExpectedVersion, Metadata, NewEvent, Project, Projection, Recorded, Repository,
-    SnapshotStore,
-};
+use annals::store::{EventStore, ExpectedVersion, Metadata, NewEvent, SnapshotStore};
+use annals::{Project, Projection, Recorded, Repository};
 use annals_examples::bank::{
     Account, AccountEvent, Closed, Deposit, Deposited, Open, Opened, Withdraw, Withdrawn,
 };
@@ -83,15 +80,8 @@ impl Project<Deposited> for DepositCount {
     }
 }
 
-fn sqlite_store() -> SqliteStore {
-    SqliteStore::open(services::sqlite_path("projections")).unwrap()
-}
-
 fn quick() -> RunnerOptions {
-    RunnerOptions {
-        poll_interval: Duration::from_millis(20),
-        ..RunnerOptions::default()
-    }
+    RunnerOptions::default().with_poll_interval(Duration::from_millis(20))
 }
 
 async fn open(accounts: &Repository<Account, impl EventStore + SnapshotStore>, id: &str) {
@@ -273,7 +263,7 @@ impl<S: EventStore> EventStore for Gated<S> {
         stream_id: &str,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
-    ) -> Result<annals::AppendResult, annals::StoreError> {
+    ) -> Result<annals::store::AppendResult, annals::store::StoreError> {
         self.inner.append(stream_id, expected, events).await
     }
     async fn read_stream(
@@ -281,15 +271,15 @@ impl<S: EventStore> EventStore for Gated<S> {
         s: &str,
         from: u64,
         max: usize,
-    ) -> Result<Vec<annals::RecordedEvent>, annals::StoreError> {
+    ) -> Result<Vec<annals::store::RecordedEvent>, annals::store::StoreError> {
         self.inner.read_stream(s, from, max).await
     }
     async fn read_all(
         &self,
         after: u64,
         max: usize,
-        filter: &annals::EventFilter,
-    ) -> Result<Vec<annals::RecordedEvent>, annals::StoreError> {
+        filter: &annals::store::EventFilter,
+    ) -> Result<Vec<annals::store::RecordedEvent>, annals::store::StoreError> {
         self.permits
             .acquire()
             .await
@@ -297,16 +287,16 @@ impl<S: EventStore> EventStore for Gated<S> {
             .forget();
         self.inner.read_all(after, max, filter).await
     }
-    async fn stream_version(&self, s: &str) -> Result<u64, annals::StoreError> {
+    async fn stream_version(&self, s: &str) -> Result<u64, annals::store::StoreError> {
         self.inner.stream_version(s).await
     }
-    async fn head_position(&self) -> Result<u64, annals::StoreError> {
+    async fn head_position(&self) -> Result<u64, annals::store::StoreError> {
         self.inner.head_position().await
     }
     async fn wait_for_visible_appends(
         &self,
         timeout: Duration,
-    ) -> Result<bool, annals::StoreError> {
+    ) -> Result<bool, annals::store::StoreError> {
         self.inner.wait_for_visible_appends(timeout).await
     }
 }
@@ -328,10 +318,7 @@ async fn resuming_from_the_checkpoint_loses_nothing<S: EventStore + SnapshotStor
         inner: store,
         permits: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
     };
-    let runner = ProjectionRunner::new(gated.clone()).with_options(RunnerOptions {
-        batch_size: 3,
-        ..quick()
-    });
+    let runner = ProjectionRunner::new(gated.clone()).with_options(quick().with_batch_size(3));
     let (mut state, mut checkpoint, mut restarts) = (Balances::default(), 0, 0);
     while checkpoint != last {
         let handle = runner.spawn_from(state, checkpoint);
@@ -373,10 +360,8 @@ async fn a_bad_event_stops_the_projection_until_skipped<S: EventStore + Snapshot
         .await
         .unwrap()
         .last_position();
-    let runner = ProjectionRunner::new(store.clone()).with_options(RunnerOptions {
-        initial_backoff: Duration::from_millis(5),
-        ..quick()
-    });
+    let runner = ProjectionRunner::new(store.clone())
+        .with_options(quick().with_backoff(Duration::from_millis(5), Duration::from_secs(5)));
     let balances = runner.spawn(Balances::default());
     let deposits = runner.spawn(DepositCount::default());
 
@@ -497,48 +482,7 @@ async fn a_stopped_projection_reports_stopped<S: EventStore + SnapshotStore + Cl
     );
 }
 
-macro_rules! on_every_store {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(annals::InMemoryStore::new()).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::sqlite_store()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(store) = crate::services::postgres_store(8).await else { return };
-                    super::$case(store).await;
-                }
-            )*
-        }
-    };
-}
-
-on_every_store!(
-    catches_up_on_existing_events,
-    tails_live_events,
-    filtered_projections_run_side_by_side,
-    concurrent_writers_give_exact_totals,
-    a_rebuild_gives_the_live_read_model,
-    resuming_from_the_checkpoint_loses_nothing,
-    a_bad_event_stops_the_projection_until_skipped,
-    lag_reports_checkpoint_head_and_time,
-    lag_in_events_counts_only_consumed_events,
-    a_stopped_projection_reports_stopped,
-);
+store_matrix!([memory, sqlite, postgres] => catches_up_on_existing_events, tails_live_events, filtered_projections_run_side_by_side, concurrent_writers_give_exact_totals, a_rebuild_gives_the_live_read_model, resuming_from_the_checkpoint_loses_nothing, a_bad_event_stops_the_projection_until_skipped, lag_reports_checkpoint_head_and_time, lag_in_events_counts_only_consumed_events, a_stopped_projection_reports_stopped);
 
 /// PostgreSQL: an append by another process (here: another store handle, with its own
 /// pool) wakes a caught-up projection through `LISTEN`/`NOTIFY`, long before its poll.
@@ -547,16 +491,12 @@ async fn postgres_notifications_wake_projections_of_other_processes() {
     let Some(reading) = services::postgres_store(2).await else {
         return;
     };
-    let writing = annals::store::postgres::PostgresStore::connect_with(
-        annals::store::postgres::PostgresOptions::new(services::database_url())
-            .schema(reading.schema()),
+    let writing = annals::store::PostgresStore::connect_with(
+        annals::store::PostgresOptions::new(services::database_url()).with_schema(reading.schema()),
     )
     .await
     .unwrap();
-    let slow_poll = RunnerOptions {
-        poll_interval: Duration::from_secs(3600),
-        ..RunnerOptions::default()
-    };
+    let slow_poll = RunnerOptions::default().with_poll_interval(Duration::from_secs(3600));
     let balances = ProjectionRunner::new(reading)
         .with_options(slow_poll)
         .spawn(Balances::default());
@@ -591,10 +531,7 @@ async fn postgres_appends_hidden_by_an_older_transaction_are_read_when_it_ends()
     let Some(mut raw) = services::raw_client().await else {
         return;
     };
-    let slow_poll = RunnerOptions {
-        poll_interval: Duration::from_secs(3600),
-        ..RunnerOptions::default()
-    };
+    let slow_poll = RunnerOptions::default().with_poll_interval(Duration::from_secs(3600));
     let accounts = Repository::<Account, _>::new(reading.clone());
     let balances = ProjectionRunner::new(reading)
         .with_options(slow_poll)

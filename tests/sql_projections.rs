@@ -6,11 +6,13 @@ mod services;
 
 use std::time::Duration;
 
-use annals::projection::sql::{SqlProjection, SqlTarget, SqlWriter};
 use annals::projection::{ProjectionRunner, RunnerOptions, Status};
-use annals::store::postgres::PostgresStore;
-use annals::store::sqlite::SqliteStore;
-use annals::{EventStore, Project, Projection, Recorded, Repository, SnapshotStore};
+use annals::projection::{SqlProjection, SqlWriter};
+use annals::store::PostgresStore;
+use annals::store::SqlTarget;
+use annals::store::SqliteStore;
+use annals::store::{EventStore, SnapshotStore};
+use annals::{Project, Projection, Recorded, Repository};
 use annals_examples::bank::{Account, AccountEvent, Deposit, Deposited, Open, Withdraw, Withdrawn};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -182,11 +184,9 @@ impl Tables for PostgresStore {
 }
 
 fn quick() -> RunnerOptions {
-    RunnerOptions {
-        poll_interval: Duration::from_millis(20),
-        initial_backoff: Duration::from_millis(5),
-        ..Default::default()
-    }
+    RunnerOptions::default()
+        .with_poll_interval(Duration::from_millis(20))
+        .with_backoff(Duration::from_millis(5), Duration::from_secs(5))
 }
 
 async fn open(accounts: &Repository<Account, impl EventStore + SnapshotStore>, id: &str) {
@@ -306,10 +306,7 @@ async fn a_failed_commit_leaves_neither_changes_nor_checkpoint<S: Tables>(store:
 /// other follows its checkpoint; the table is exact.
 async fn competing_runners_apply_each_event_once<S: Tables>(store: S) {
     let accounts = Repository::<Account, _>::new(store.clone());
-    let runner = ProjectionRunner::new(store.clone()).with_options(RunnerOptions {
-        batch_size: 5,
-        ..quick()
-    });
+    let runner = ProjectionRunner::new(store.clone()).with_options(quick().with_batch_size(5));
     let first = runner.spawn_sql(BalanceTable::default()).await.unwrap();
     let second = runner.spawn_sql(BalanceTable::default()).await.unwrap();
     open(&accounts, "a").await;
@@ -465,39 +462,4 @@ async fn a_new_version_switches_readers_once_caught_up<S: Tables>(store: S) {
     v2.stop().await;
 }
 
-fn sqlite_store() -> SqliteStore {
-    SqliteStore::open(services::sqlite_path("sql-projections")).unwrap()
-}
-
-macro_rules! on_sql_stores {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::sqlite_store()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(store) = crate::services::postgres_store(8).await else { return };
-                    super::$case(store).await;
-                }
-            )*
-        }
-    };
-}
-
-on_sql_stores!(
-    the_table_holds_every_event_once,
-    a_restart_resumes_from_the_stored_checkpoint,
-    a_failed_commit_leaves_neither_changes_nor_checkpoint,
-    competing_runners_apply_each_event_once,
-    a_rebuild_replays_into_an_empty_table,
-    a_rebuild_whose_reset_fails_is_kept_and_retried,
-    a_new_version_builds_beside_the_old,
-    a_new_version_switches_readers_once_caught_up,
-);
+store_matrix!([sqlite, postgres] => the_table_holds_every_event_once, a_restart_resumes_from_the_stored_checkpoint, a_failed_commit_leaves_neither_changes_nor_checkpoint, competing_runners_apply_each_event_once, a_rebuild_replays_into_an_empty_table, a_rebuild_whose_reset_fails_is_kept_and_retried, a_new_version_builds_beside_the_old, a_new_version_switches_readers_once_caught_up);

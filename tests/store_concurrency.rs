@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use annals::store::postgres::PostgresStore;
-use annals::store::sqlite::SqliteStore;
-use annals::{EventFilter, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use annals::store::SqliteStore;
+use annals::store::{EventFilter, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
 use tokio::sync::Barrier;
 
 const WRITERS: usize = 16;
@@ -166,15 +165,7 @@ async fn tailing_reader_sees_every_event_once<S: EventStore + Clone>(store: S) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_one_winner_per_version() {
-    one_winner_per_version(sqlite_store("one-winner")).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_tailing_reader_sees_every_event_once() {
-    tailing_reader_sees_every_event_once(sqlite_store("tailing")).await;
-}
+store_matrix!(threads 4; [sqlite, postgres] => one_winner_per_version, tailing_reader_sees_every_event_once);
 
 /// Two handles on one SQLite file, as two processes would have: still one winner.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -190,7 +181,7 @@ async fn sqlite_one_winner_per_version_across_handles() {
             stream: &str,
             expected: ExpectedVersion,
             events: Vec<NewEvent>,
-        ) -> Result<annals::AppendResult, annals::StoreError> {
+        ) -> Result<annals::store::AppendResult, annals::store::StoreError> {
             let pick = self.2.fetch_add(1, Ordering::Relaxed) % 2;
             if pick == 0 {
                 self.0.append(stream, expected, events).await
@@ -203,7 +194,7 @@ async fn sqlite_one_winner_per_version_across_handles() {
             s: &str,
             f: u64,
             m: usize,
-        ) -> Result<Vec<RecordedEvent>, annals::StoreError> {
+        ) -> Result<Vec<RecordedEvent>, annals::store::StoreError> {
             self.0.read_stream(s, f, m).await
         }
         async fn read_all(
@@ -211,31 +202,15 @@ async fn sqlite_one_winner_per_version_across_handles() {
             a: u64,
             m: usize,
             f: &EventFilter,
-        ) -> Result<Vec<RecordedEvent>, annals::StoreError> {
+        ) -> Result<Vec<RecordedEvent>, annals::store::StoreError> {
             self.0.read_all(a, m, f).await
         }
-        async fn stream_version(&self, s: &str) -> Result<u64, annals::StoreError> {
+        async fn stream_version(&self, s: &str) -> Result<u64, annals::store::StoreError> {
             self.0.stream_version(s).await
         }
-        async fn head_position(&self) -> Result<u64, annals::StoreError> {
+        async fn head_position(&self) -> Result<u64, annals::store::StoreError> {
             self.0.head_position().await
         }
     }
     one_winner_per_version(Either(first, second, Arc::new(AtomicUsize::new(0)))).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_one_winner_per_version() {
-    let Some(store) = services::postgres_store(WRITERS).await else {
-        return;
-    };
-    one_winner_per_version(store).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_tailing_reader_sees_every_event_once() {
-    let Some(store) = services::postgres_store(WRITERS + 1).await else {
-        return;
-    };
-    tailing_reader_sees_every_event_once::<PostgresStore>(store).await;
 }

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use annals::store::sqlite::SqliteStore;
-use annals::{EventStore, ExpectedVersion, Metadata, NewEvent, StoreError};
+use annals::store::SqliteStore;
+use annals::store::{EventStore, ExpectedVersion, Metadata, NewEvent, StoreError};
 
 fn event(event_type: &str, n: usize) -> NewEvent {
     NewEvent::new(

@@ -2,10 +2,8 @@
 //! chains and renamed events (`aliases`). Old stored forms and old names decode to the
 //! current value; new events encode at the current name and version.
 
-use annals::{
-    Aggregate, Apply, DecodeFailure, Event, EventFilter, EventStore, ExpectedVersion,
-    InMemoryStore, Metadata, NewEvent, Repository, UpcastError,
-};
+use annals::store::{EventFilter, EventStore, ExpectedVersion, InMemoryStore, Metadata, NewEvent};
+use annals::{Aggregate, Apply, DecodeFailure, Event, Repository, UpcastError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

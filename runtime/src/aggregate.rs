@@ -1,6 +1,6 @@
 //! Aggregates: consistency boundaries whose state is the fold of their events.
 
-use crate::event::ApplyTo;
+use crate::dispatch::ApplyTo;
 
 /// An event-sourced aggregate: its state is `Default` folded over its events with
 /// [`Aggregate::apply_event`].
@@ -52,7 +52,8 @@ pub trait Aggregate: Default + Send + Sync + 'static {
     fn apply_event(&mut self, event: &Self::Event);
 
     /// How snapshots of this aggregate are encoded, if it takes snapshots
-    /// (`#[aggregate(snapshot(version = N))]`).
+    /// (`#[aggregate(snapshot(version = N))]`; the derive writes it).
+    #[doc(hidden)]
     fn snapshot_format() -> Option<SnapshotFormat<Self>> {
         None
     }

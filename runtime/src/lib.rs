@@ -11,14 +11,25 @@
 //!   stream state, and routing to the aggregate's [`Handle`] implementation;
 //! - [`macro@Projection`] on a read model: the events it consumes (whole enums or some of
 //!   their variants), its name and version, and dispatch to its [`Project`] handlers. A
-//!   [`projection::ProjectionRunner`] feeds it from the global log.
+//!   [`ProjectionRunner`](projection::ProjectionRunner) feeds it from the global log.
 //!
-//! A [`Repository`] then runs the command path against any [`EventStore`]: load (snapshot +
-//! tail) → decide → append with the expected version → on conflict reload and retry →
-//! snapshot per policy → return the [`CommandOutcome`].
+//! A [`Repository`] then runs the command path against any
+//! [`EventStore`](store::EventStore): load (snapshot + tail) → decide → append with the
+//! expected version → on conflict reload and retry → snapshot per policy → return the
+//! [`CommandOutcome`].
+//!
+//! The crate is laid out by concern, each type at one path:
+//!
+//! | where | what |
+//! | --- | --- |
+//! | `annals::` | the domain model (derives and their traits), the command path ([`Repository`] and its outcome, policies and errors) |
+//! | [`annals::store`] | the event store: backends (in memory, SQLite, PostgreSQL), the log's records, and the traits a backend implements |
+//! | [`annals::projection`] | read models: the runner, SQL read models, read models in stores of their own |
+//! | [`annals::testing`] | given/when/then fixtures, and the stores' conformance suite (feature `testing`) |
 //!
 //! ```
-//! use annals::{Aggregate, Apply, Command, CommandError, Event, Handle, InMemoryStore, Repository};
+//! use annals::{Aggregate, Apply, Command, CommandError, Event, Handle, Repository};
+//! use annals::store::InMemoryStore;
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -74,8 +85,9 @@
 //! assert!(matches!(refused, Err(CommandError::Rejected(BankError::NonPositive))));
 //!
 //! // An event stored by an older release, at schema version 1, loads through its upcaster.
-//! let legacy = annals::NewEvent::new("Deposited", 1, br#"{"cents":25}"#.to_vec(), Default::default());
-//! annals::EventStore::append(accounts.store(), "account-alice", annals::ExpectedVersion::Exact(1), vec![legacy]).await?;
+//! use annals::store::{EventStore, ExpectedVersion, NewEvent};
+//! let legacy = NewEvent::new("Deposited", 1, br#"{"cents":25}"#.to_vec(), Default::default());
+//! accounts.store().append("account-alice", ExpectedVersion::Exact(1), vec![legacy]).await?;
 //! assert_eq!(accounts.load("alice").await?.state.balance, 125);
 //! # Ok(()) }
 //! ```
@@ -86,32 +98,28 @@
 
 extern crate self as annals;
 
-pub mod aggregate;
-pub mod command;
-pub mod event;
+mod aggregate;
+mod command;
+#[doc(hidden)]
+pub mod dispatch;
+mod event;
 pub mod projection;
-pub mod repository;
+mod repository;
 pub mod store;
 pub mod testing;
 
-pub use aggregate::{Aggregate, Apply, SnapshotFormat};
-pub use command::{Command, Expect, Handle};
-pub use event::{
-    ApplyTo, DecodeFailure, EncodeError, EncodedEvent, Event, EventDecodeError, RawUpcaster,
-    UpcastError, VariantInfo,
-};
-pub use projection::{Project, ProjectTo, Projection, Recorded};
-pub use repository::{
+pub use self::aggregate::{Aggregate, Apply};
+pub use self::command::{Command, Expect, Handle};
+pub use self::event::{DecodeFailure, EncodeError, Event, EventDecodeError, UpcastError};
+pub use self::projection::model::{Project, Projection};
+pub use self::projection::recorded::Recorded;
+pub use self::repository::{
     CommandError, CommandOutcome, Envelope, LoadError, Loaded, Repository, RetryPolicy,
     SnapshotPolicy,
 };
-pub use store::{
-    AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, InMemoryStore, LogVisitor,
-    Metadata, NewEvent, RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamVisitor,
-};
 
-/// The attribute store implementations use on their `impl EventStore`/`impl SnapshotStore`
-/// blocks (the traits are declared with it).
+/// The attribute for implementing annals' async traits: a store's
+/// [`EventStore`](store::EventStore), an [`ExternalProjection`](projection::ExternalProjection).
 pub use async_trait::async_trait;
 /// Timestamps (`recorded_at`, temporal loads).
 pub use chrono::{DateTime, Utc};
@@ -121,11 +129,17 @@ pub use uuid::Uuid;
 #[cfg(feature = "derive")]
 pub use annals_macros::{Aggregate, Command, Event, Projection};
 
-/// Re-exports used by generated code. Not public API: may change in any release.
+/// What generated code reaches besides [`dispatch`]: the stored form of events and
+/// snapshots, and the decoding steps of upcast chains. Not public API: may change in any
+/// release.
 #[doc(hidden)]
 pub mod __private {
     pub use serde;
     pub use serde_json;
 
-    pub use crate::event::codec::{decode_payload, decode_value, payload_value, raw_upcast};
+    pub use crate::aggregate::SnapshotFormat;
+    pub use crate::event::codec::{
+        EncodedEvent, RawUpcaster, VariantInfo, decode_payload, decode_value, payload_value,
+        raw_upcast,
+    };
 }

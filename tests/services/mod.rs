@@ -1,6 +1,7 @@
-//! Connections to the real servers tests need, with the skip rule of DESIGN.md: a test whose
-//! server is unreachable skips with a loud message, unless `ANNALS_REQUIRE_SERVICES=1`
-//! (CI), where it fails.
+//! The stores tests run on, and the store matrix that runs a case on each of them.
+//!
+//! The real servers tests need follow one skip rule: a test whose server is unreachable
+//! skips with a loud message, unless `ANNALS_REQUIRE_SERVICES=1` (CI), where it fails.
 //!
 //! Every PostgreSQL test gets a schema of its own, `annals_t_<pid>_<n>`, so runs never see
 //! each other's data; schemas left by processes that are no longer running are dropped the
@@ -10,7 +11,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use annals::store::postgres::{PostgresOptions, PostgresStore};
+use annals::store::{InMemoryStore, PostgresOptions, PostgresStore, SqliteStore};
 use tokio::sync::OnceCell;
 
 /// The PostgreSQL URL: `DATABASE_URL`, or the loopback server.
@@ -40,8 +41,13 @@ pub fn unavailable<T>(service: &str, error: impl std::fmt::Display) -> Option<T>
 fn run_token() -> &'static str {
     static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TOKEN.get_or_init(|| {
-        let id =
-            annals::NewEvent::new("token", 1, Vec::new(), annals::Metadata::default()).event_id;
+        let id = annals::store::NewEvent::new(
+            "token",
+            1,
+            Vec::new(),
+            annals::store::Metadata::default(),
+        )
+        .event_id;
         id.simple().to_string()[20..].to_owned()
     })
 }
@@ -76,8 +82,8 @@ pub fn sqlite_path(label: &str) -> std::path::PathBuf {
 pub async fn postgres_store(pool_size: usize) -> Option<PostgresStore> {
     drop_stale_schemas().await;
     let options = PostgresOptions::new(database_url())
-        .schema(fresh_schema())
-        .pool_size(pool_size);
+        .with_schema(fresh_schema())
+        .with_pool_size(pool_size);
     match PostgresStore::connect_with(options).await {
         Ok(store) => Some(store),
         Err(error) => unavailable("PostgreSQL", error),
@@ -128,4 +134,50 @@ async fn drop_stale_schemas() {
         task.abort();
     })
     .await;
+}
+
+/// A fresh in-memory store (for the store matrix).
+pub async fn memory() -> Option<InMemoryStore> {
+    Some(InMemoryStore::new())
+}
+
+/// A SQLite store in a fresh file (for the store matrix).
+pub async fn sqlite() -> Option<SqliteStore> {
+    Some(SqliteStore::open(sqlite_path("matrix")).expect("open a fresh SQLite store"))
+}
+
+/// A PostgreSQL store in a fresh schema, or `None` without a server (for the store matrix).
+pub async fn postgres() -> Option<PostgresStore> {
+    postgres_store(17).await
+}
+
+/// Runs each case, an `async fn case(store)` generic over the store, on each store named
+/// (`memory`, `sqlite`, `postgres`: the functions above): one `#[tokio::test]` per case and
+/// store, in a module per store.
+///
+/// ```ignore
+/// store_matrix!([memory, sqlite, postgres] => catches_up, tails_live_events);
+/// store_matrix!(threads 4; [sqlite, postgres] => one_winner_per_version);
+/// ```
+#[macro_export]
+macro_rules! store_matrix {
+    ([$($store:ident),+ $(,)?] => $($case:ident),+ $(,)?) => {
+        $crate::store_matrix!(threads 2; [$($store),+] => $($case),+);
+    };
+    (threads $threads:literal; [$store:ident $(, $rest:ident)* $(,)?] => $($case:ident),+ $(,)?) => {
+        $crate::store_matrix!(@store $threads; $store => $($case),+);
+        $crate::store_matrix!(threads $threads; [$($rest),*] => $($case),+);
+    };
+    (threads $threads:literal; [] => $($case:ident),+ $(,)?) => {};
+    (@store $threads:literal; $store:ident => $($case:ident),+) => {
+        mod $store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+                async fn $case() {
+                    let Some(store) = $crate::services::$store().await else { return };
+                    super::$case(store).await;
+                }
+            )+
+        }
+    };
 }

@@ -19,8 +19,8 @@ pub fn expand(model: &AggregateModel) -> TokenStream {
     let (state, bytes, event_arg) = (local("state"), local("bytes"), local("event"));
     let snapshot_format = snapshot.map(|(version, span)| {
         quote_spanned! {span=>
-            fn snapshot_format() -> ::core::option::Option<#krate::SnapshotFormat<Self>> {
-                ::core::option::Option::Some(#krate::SnapshotFormat {
+            fn snapshot_format() -> ::core::option::Option<#krate::__private::SnapshotFormat<Self>> {
+                ::core::option::Option::Some(#krate::__private::SnapshotFormat {
                     version: #version,
                     encode: |#state: &Self| #krate::__private::serde_json::to_vec::<Self>(#state),
                     decode: |#bytes: &[u8]| #krate::__private::serde_json::from_slice::<Self>(#bytes),
@@ -48,7 +48,7 @@ pub fn expand(model: &AggregateModel) -> TokenStream {
                     // trait's bound: a missing `Apply` impl is then reported once, at
                     // `event = ...`, not a second time here.
                     fn apply<A: #krate::Aggregate>(#state: &mut A, #event_arg: &A::Event) {
-                        #krate::ApplyTo::<A>::apply_to(#event_arg, #state)
+                        #krate::dispatch::ApplyTo::<A>::apply_to(#event_arg, #state)
                     }
                     apply::<Self>(self, #event_arg)
                 }

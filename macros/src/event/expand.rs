@@ -36,7 +36,7 @@ pub fn expand(model: &EventEnum) -> TokenStream {
         let (variant, name, version) = (v.ident.to_string(), &v.name.0, v.version);
         let aliases = v.aliases.iter().map(|(alias, _)| alias);
         quote! {
-            #krate::VariantInfo { variant: #variant, name: #name, aliases: &[#(#aliases),*], version: #version }
+            #krate::__private::VariantInfo { variant: #variant, name: #name, aliases: &[#(#aliases),*], version: #version }
         }
     });
     let from_impls = from_impls(model);
@@ -49,7 +49,7 @@ pub fn expand(model: &EventEnum) -> TokenStream {
             impl #krate::Event for #ident {
                 const NAMES: &'static [&'static str] = &[#(#names),*];
                 const STORED_NAMES: &'static [&'static str] = &[#(#stored_names),*];
-                const VARIANTS: &'static [#krate::VariantInfo] = &[#(#variant_infos),*];
+                const VARIANTS: &'static [#krate::__private::VariantInfo] = &[#(#variant_infos),*];
 
                 #[inline]
                 fn event_type(&self) -> &'static str {
@@ -61,7 +61,7 @@ pub fn expand(model: &EventEnum) -> TokenStream {
                     match self { #(Self::#variant_idents(_) => #versions,)* }
                 }
 
-                fn encode(&self) -> ::core::result::Result<#krate::EncodedEvent, #krate::EncodeError> {
+                fn encode(&self) -> ::core::result::Result<#krate::__private::EncodedEvent, #krate::EncodeError> {
                     match self { #(#encode_arms)* }
                 }
 
@@ -97,7 +97,7 @@ fn encode_arm(krate: &syn::Path, variant: &EventVariant) -> TokenStream {
     let (value, bytes, source) = (local("value"), local("bytes"), local("source"));
     quote_spanned! {payload.span()=>
         Self::#ident(#value) => match #krate::__private::serde_json::to_vec::<#payload>(#value) {
-            ::core::result::Result::Ok(#bytes) => ::core::result::Result::Ok(#krate::EncodedEvent {
+            ::core::result::Result::Ok(#bytes) => ::core::result::Result::Ok(#krate::__private::EncodedEvent {
                 event_type: #name,
                 schema_version: #version,
                 payload: #bytes,
@@ -271,7 +271,7 @@ fn apply_to_impl(model: &EventEnum) -> TokenStream {
     let krate_here = crate::attr::respan(krate, span);
     quote_spanned! {span=>
         #[automatically_derived]
-        impl<__AnnalsTarget: ?::core::marker::Sized> #krate_here::ApplyTo<__AnnalsTarget> for #ident
+        impl<__AnnalsTarget: ?::core::marker::Sized> #krate_here::dispatch::ApplyTo<__AnnalsTarget> for #ident
         where
             #(#bounds)*
         {
@@ -311,14 +311,14 @@ fn project_to_impl(model: &EventEnum) -> TokenStream {
     let krate_here = crate::attr::respan(krate, span);
     quote_spanned! {span=>
         #[automatically_derived]
-        impl<__AnnalsProjection: ?::core::marker::Sized> #krate_here::ProjectTo<__AnnalsProjection> for #ident
+        impl<__AnnalsProjection: ?::core::marker::Sized> #krate_here::dispatch::ProjectTo<__AnnalsProjection> for #ident
         where
             #(#bounds)*
         {
             #[inline]
             fn project_to(
                 self,
-                #recorded: &#krate_here::RecordedEvent,
+                #recorded: &#krate_here::store::RecordedEvent,
                 #projection: &mut __AnnalsProjection,
             ) {
                 match self { #(#arms)* }
@@ -359,21 +359,21 @@ pub fn fallback(model: &EventEnum) -> TokenStream {
             impl #krate::Event for #ident {
                 const NAMES: &'static [&'static str] = &[];
                 const STORED_NAMES: &'static [&'static str] = &[];
-                const VARIANTS: &'static [#krate::VariantInfo] = &[];
+                const VARIANTS: &'static [#krate::__private::VariantInfo] = &[];
                 fn event_type(&self) -> &'static str { ::core::unreachable!() }
                 fn schema_version(&self) -> u32 { ::core::unreachable!() }
-                fn encode(&self) -> ::core::result::Result<#krate::EncodedEvent, #krate::EncodeError> {
+                fn encode(&self) -> ::core::result::Result<#krate::__private::EncodedEvent, #krate::EncodeError> {
                     ::core::unreachable!()
                 }
                 fn decode(_: &str, _: u32, _: &[u8]) -> ::core::result::Result<Self, #krate::DecodeFailure> {
                     ::core::unreachable!()
                 }
             }
-            impl<__AnnalsTarget: ?::core::marker::Sized> #krate::ApplyTo<__AnnalsTarget> for #ident {
+            impl<__AnnalsTarget: ?::core::marker::Sized> #krate::dispatch::ApplyTo<__AnnalsTarget> for #ident {
                 fn apply_to(&self, _: &mut __AnnalsTarget) { ::core::unreachable!() }
             }
-            impl<__AnnalsProjection: ?::core::marker::Sized> #krate::ProjectTo<__AnnalsProjection> for #ident {
-                fn project_to(self, _: &#krate::RecordedEvent, _: &mut __AnnalsProjection) {
+            impl<__AnnalsProjection: ?::core::marker::Sized> #krate::dispatch::ProjectTo<__AnnalsProjection> for #ident {
+                fn project_to(self, _: &#krate::store::RecordedEvent, _: &mut __AnnalsProjection) {
                     ::core::unreachable!()
                 }
             }

@@ -57,7 +57,7 @@ pub fn expand(model: &ProjectionModel) -> TokenStream {
 
                 fn project_recorded(
                     &mut self,
-                    #recorded: &#krate::RecordedEvent,
+                    #recorded: &#krate::store::RecordedEvent,
                 ) -> ::core::result::Result<(), #krate::EventDecodeError> {
                     #(#dispatch)*
                     ::core::result::Result::Ok(())
@@ -84,7 +84,7 @@ fn collect_types(krate: &Path, source: &EventSource, names: &Ident) -> TokenStre
                         if #info.variant == #wanted {
                             ::core::iter::Extend::extend(
                                 &mut #names,
-                                #krate::VariantInfo::stored_names(#info),
+                                #krate::__private::VariantInfo::stored_names(#info),
                             );
                         }
                     }
@@ -107,7 +107,7 @@ fn dispatch(krate: &Path, source: &EventSource, recorded: &Ident) -> TokenStream
             let krate_here = respan(krate, span);
             let (event_here, recorded_here) = (located(&event, span), located(recorded, span));
             let project = quote_spanned! {span=>
-                <#path as #krate_here::ProjectTo<Self>>::project_to(#event_here, #recorded_here, self);
+                <#path as #krate_here::dispatch::ProjectTo<Self>>::project_to(#event_here, #recorded_here, self);
             };
             quote! {
                 if <#path as #krate::Event>::STORED_NAMES.contains(&#recorded.event_type.as_str()) {
@@ -141,7 +141,7 @@ fn dispatch(krate: &Path, source: &EventSource, recorded: &Ident) -> TokenStream
                     |#info| {
                         (#(#info.variant == #names)||*)
                             && ::core::iter::Iterator::any(
-                                &mut #krate::VariantInfo::stored_names(#info),
+                                &mut #krate::__private::VariantInfo::stored_names(#info),
                                 |#stored| #stored == #recorded.event_type,
                             )
                     },
@@ -185,7 +185,7 @@ pub fn fallback(model: &ProjectionModel) -> TokenStream {
                 fn event_types() -> ::std::vec::Vec<&'static str> { ::std::vec::Vec::new() }
                 fn project_recorded(
                     &mut self,
-                    _: &#krate::RecordedEvent,
+                    _: &#krate::store::RecordedEvent,
                 ) -> ::core::result::Result<(), #krate::EventDecodeError> {
                     ::core::result::Result::Ok(())
                 }

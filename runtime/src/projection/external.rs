@@ -15,14 +15,13 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::Projection;
-use crate::store::StoreError;
 
 /// An error from a read model's own store.
 pub type ReadModelError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A read model in a store of its own, with an inbox of applied event ids.
 ///
-/// The handlers ([`Project`](super::Project)) record the changes to make; [`flush`] makes
+/// The handlers ([`Project`](crate::Project)) record the changes to make; [`flush`] makes
 /// them durable together with the ids. The type is cloned for each batch (make it a handle
 /// to the read model's store, plus the changes waiting for `flush`).
 ///
@@ -37,16 +36,4 @@ pub trait ExternalProjection: Projection + Clone {
     /// change nothing, if one of the ids is already there (a unique key on the inbox does
     /// it): two runners of one projection may flush the same batch, and only one may land.
     async fn flush(&mut self, event_ids: &[Uuid]) -> Result<(), ReadModelError>;
-}
-
-/// Where a projection's checkpoint is kept when its read model is elsewhere.
-#[async_trait]
-pub trait CheckpointStore: Send + Sync + 'static {
-    /// The stored checkpoint of `projection` (0 when it has none).
-    async fn checkpoint(&self, projection: &str) -> Result<u64, StoreError>;
-
-    /// Moves the checkpoint of `projection` from `from` to `to`; fails with
-    /// [`StoreError::CheckpointMoved`] when it is not at `from`.
-    async fn move_checkpoint(&self, projection: &str, from: u64, to: u64)
-    -> Result<(), StoreError>;
 }

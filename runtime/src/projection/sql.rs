@@ -19,86 +19,10 @@
 //! up, the runner points the views at its tables in one transaction, and no older version
 //! takes them back. Drop the old tables once no old runner is left.
 
-use async_trait::async_trait;
-
 use super::Projection;
-use super::external::CheckpointStore;
-use crate::store::StoreError;
-
-/// A value bound to a statement parameter.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SqlValue {
-    /// NULL.
-    Null,
-    /// A boolean.
-    Bool(bool),
-    /// An integer (bound to the parameter's integer width, checked).
-    Int(i64),
-    /// A floating-point number.
-    Real(f64),
-    /// Text.
-    Text(String),
-    /// Bytes.
-    Bytes(Vec<u8>),
-}
-
-macro_rules! sql_value_from {
-    ($($ty:ty => $variant:ident $(as $cast:ty)?),* $(,)?) => {
-        $(impl From<$ty> for SqlValue {
-            fn from(value: $ty) -> Self {
-                SqlValue::$variant(value $(as $cast)?)
-            }
-        })*
-    };
-}
-
-sql_value_from!(
-    bool => Bool,
-    i64 => Int,
-    i32 => Int as i64,
-    i16 => Int as i64,
-    u32 => Int as i64,
-    u16 => Int as i64,
-    f64 => Real,
-    f32 => Real as f64,
-    String => Text,
-    Vec<u8> => Bytes,
-);
-
-impl From<&str> for SqlValue {
-    fn from(value: &str) -> Self {
-        SqlValue::Text(value.to_owned())
-    }
-}
-
-impl From<&String> for SqlValue {
-    fn from(value: &String) -> Self {
-        SqlValue::Text(value.clone())
-    }
-}
-
-impl From<uuid::Uuid> for SqlValue {
-    /// As text, the portable form.
-    fn from(value: uuid::Uuid) -> Self {
-        SqlValue::Text(value.to_string())
-    }
-}
-
-impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
-    fn from(value: Option<T>) -> Self {
-        value.map_or(SqlValue::Null, Into::into)
-    }
-}
-
-/// One statement with its parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SqlStatement {
-    /// The SQL, with `$1`, `$2`, ... placeholders; shared, since a read model repeats a few
-    /// texts for many events.
-    pub sql: std::sync::Arc<str>,
-    /// The values of the placeholders, in order.
-    pub params: Vec<SqlValue>,
-}
+#[cfg(doc)]
+use crate::store::SqlTarget;
+use crate::store::{SqlStatement, SqlValue};
 
 /// Collects the statements of the events being projected; the runner executes them with
 /// the checkpoint, in one transaction.
@@ -115,7 +39,7 @@ impl SqlWriter {
     /// with its versioned table names) adds each without copying it.
     ///
     /// ```
-    /// use annals::projection::sql::SqlWriter;
+    /// use annals::projection::SqlWriter;
     ///
     /// let mut sql = SqlWriter::default();
     /// sql.execute(
@@ -181,7 +105,7 @@ pub trait SqlProjection: Projection {
     ///
     /// ```
     /// # use annals::{Event, Project, Projection, Recorded};
-    /// # use annals::projection::sql::{SqlProjection, SqlWriter};
+    /// # use annals::projection::{SqlProjection, SqlWriter};
     /// # use serde::{Deserialize, Serialize};
     /// # #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
     /// # struct Deposited { amount: i64 }
@@ -214,81 +138,5 @@ pub trait SqlProjection: Projection {
     /// ```
     fn views() -> Vec<&'static str> {
         Vec::new()
-    }
-}
-
-/// A database that holds SQL read models and their checkpoints beside the events (the
-/// checkpoint itself is read through [`CheckpointStore`]).
-#[async_trait]
-pub trait SqlTarget: CheckpointStore {
-    /// Runs `statements` (table creation) in one transaction.
-    async fn prepare_read_model(&self, statements: &[String]) -> Result<(), StoreError>;
-
-    /// In one transaction: runs `statements` in order and moves the checkpoint of
-    /// `projection` from `from` to `to`. Fails with [`StoreError::CheckpointMoved`], and
-    /// changes nothing, when the stored checkpoint is not `from` (another runner of the
-    /// same projection got there first).
-    async fn commit_projection(
-        &self,
-        projection: &str,
-        from: u64,
-        to: u64,
-        statements: Vec<SqlStatement>,
-    ) -> Result<(), StoreError>;
-
-    /// In one transaction: unless a version of `projection` (its name, without version) at
-    /// or above `version` is live already, (re)creates each view `(name, table)` as
-    /// `SELECT * FROM table` and records `version` as live. Returns whether it switched.
-    async fn publish_version(
-        &self,
-        projection: &str,
-        version: u32,
-        views: &[(String, String)],
-    ) -> Result<bool, StoreError>;
-
-    /// In one transaction: runs `statements` (emptying the read model) and sets the
-    /// checkpoint of `projection` to 0.
-    async fn reset_projection(
-        &self,
-        projection: &str,
-        statements: &[String],
-    ) -> Result<(), StoreError>;
-}
-
-/// `$1`, `$2`, ... → `?1`, `?2`, ... outside string literals and quoted identifiers.
-#[cfg(feature = "sqlite")]
-pub(crate) fn numbered_placeholders_for_sqlite(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut quote: Option<char> = None;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match quote {
-            Some(q) => {
-                out.push(c);
-                if c == q {
-                    quote = None;
-                }
-            }
-            None if c == '\'' || c == '"' => {
-                quote = Some(c);
-                out.push(c);
-            }
-            None if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) => out.push('?'),
-            None => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(all(test, feature = "sqlite"))]
-mod tests {
-    use super::numbered_placeholders_for_sqlite;
-
-    #[test]
-    fn placeholders_are_rewritten_outside_quotes_only() {
-        assert_eq!(
-            numbered_placeholders_for_sqlite("SELECT $1, '$2', \"$3\", $10 WHERE a = 'it''s $4'"),
-            "SELECT ?1, '$2', \"$3\", ?10 WHERE a = 'it''s $4'"
-        );
     }
 }

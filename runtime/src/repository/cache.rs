@@ -6,6 +6,7 @@
 //! expected-version check validates it, and a conflict evicts it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::PoisonError;
 
 pub(crate) struct AggregateCache<A> {
     capacity: usize,
@@ -67,6 +68,25 @@ impl<A> AggregateCache<A> {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+}
+
+impl<A, S> super::Repository<A, S> {
+    pub(super) fn cache_take(&self, stream_id: &str) -> Option<(A, u64)> {
+        let cache = self.cache.as_ref()?;
+        cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(stream_id)
+    }
+
+    pub(super) fn cache_put(&self, stream_id: &str, state: A, version: u64) {
+        if let Some(cache) = &self.cache {
+            cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .put(stream_id, state, version);
+        }
     }
 }
 

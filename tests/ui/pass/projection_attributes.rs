@@ -8,7 +8,8 @@ mod reexport {
     pub use annals;
 }
 
-use annals::{Event, Project, Projection, Recorded, RecordedEvent};
+use annals::{Event, Project, Projection, Recorded};
+use annals::store::RecordedEvent;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 struct Opened {
@@ -189,7 +190,7 @@ fn recorded(position: u64, stream_id: &str, event_type: &str, payload: &str) -> 
         event_type: event_type.to_owned(),
         schema_version: 1,
         payload: payload.as_bytes().to_vec(),
-        metadata: annals::Metadata::default(),
+        metadata: annals::store::Metadata::default(),
         recorded_at: annals::DateTime::UNIX_EPOCH,
     }
 }

@@ -1,0 +1,33 @@
+//! The dispatch the derives generate: each variant of an event enum handed to the handler
+//! of its payload type. Not public API: generated code implements and calls these traits;
+//! users write `Apply` and `Project` impls instead.
+
+use crate::store::RecordedEvent;
+
+/// Dispatch of every variant of an event family to a handler of its payload type.
+///
+/// `#[derive(Event)]` implements `ApplyTo<A>` for every `A` that implements
+/// [`Apply`](crate::Apply) for *each* payload type of the family; `#[derive(Aggregate)]`
+/// calls it. This is the `match` users never write.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event enum that `{A}` can apply",
+    note = "`event = ...` must name an enum with `#[derive(annals::Event)]`; `{A}` then needs `impl annals::Apply<Payload>` for each of its payloads"
+)]
+pub trait ApplyTo<A: ?Sized>: crate::Event {
+    /// Applies this event to `target`.
+    fn apply_to(&self, target: &mut A);
+}
+
+/// Dispatch of every variant of an event family to [`Project`](crate::Project) handlers, with the envelope.
+///
+/// `#[derive(Event)]` implements `ProjectTo<P>` for every `P` that implements `Project` for
+/// each payload type of the family; `#[derive(Projection)]` calls it for the enums it
+/// consumes whole.
+#[diagnostic::on_unimplemented(
+    message = "projection `{P}` does not handle every event of `{Self}`",
+    note = "`events(...)` must name enums with `#[derive(annals::Event)]`; `{P}` then needs `impl annals::Project<Payload>` for each variant of `{Self}`, or consumes only some variants: `events({Self}::{{VariantA, VariantB}})`"
+)]
+pub trait ProjectTo<P: ?Sized>: crate::Event {
+    /// Projects this event, with the envelope of `recorded`, into `projection`.
+    fn project_to(self, recorded: &RecordedEvent, projection: &mut P);
+}

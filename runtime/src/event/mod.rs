@@ -1,0 +1,117 @@
+//! Events: the facts an aggregate records, and how they travel to and from storage.
+//!
+//! `#[derive(Event)]` implements [`Event`] for an enum whose variants each wrap one payload
+//! type. The stored form of an event is its payload alone, encoded as JSON; the event's type
+//! name and schema version travel beside it, in their own columns.
+//! Older schema versions are *upcast* on load: the derive generates, per variant, the chain
+//! of conversions from every older version to the current one.
+
+pub(crate) mod codec;
+mod error;
+
+use self::codec::{EncodedEvent, VariantInfo};
+pub use self::error::{DecodeFailure, EncodeError, EventDecodeError, UpcastError};
+use crate::store::{Metadata, NewEvent, RecordedEvent};
+
+/// A family of domain events, usually one enum per aggregate.
+///
+/// Implemented by `#[derive(Event)]`; implementing it by hand is possible but rarely useful.
+///
+/// ```
+/// use annals::Event;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// struct Opened { owner: String }
+///
+/// #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// struct Deposited { amount: i64 }
+///
+/// #[derive(Event, Clone, Debug, PartialEq)]
+/// enum AccountEvent {
+///     Opened(Opened),
+///     #[event(name = "MoneyDeposited")]
+///     Deposited(Deposited),
+/// }
+///
+/// let event = AccountEvent::from(Deposited { amount: 5 });
+/// assert_eq!(event.event_type(), "MoneyDeposited");
+/// let stored = event.to_new_event(Default::default()).unwrap();
+/// assert_eq!(stored.payload, br#"{"amount":5}"#);
+/// let decoded = AccountEvent::decode("MoneyDeposited", 1, &stored.payload).unwrap();
+/// assert_eq!(decoded, event);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event type",
+    label = "not an event",
+    note = "add `#[derive(annals::Event)]` to the enum whose variants wrap the event payloads"
+)]
+pub trait Event: Sized + Send + Sync + 'static {
+    /// Every current type name of this family, in declaration order.
+    const NAMES: &'static [&'static str];
+    /// Every name a stored event of this family may carry: current names and their aliases.
+    /// Event-type filters on the global log use this list.
+    const STORED_NAMES: &'static [&'static str];
+    /// Each variant: its Rust name, its stored type name, its aliases and its version
+    /// (what the derives of consumers read).
+    #[doc(hidden)]
+    const VARIANTS: &'static [VariantInfo];
+
+    /// The stable type name of this event (stored beside the payload).
+    fn event_type(&self) -> &'static str;
+    /// The schema version this event is written at (the variant's current version).
+    fn schema_version(&self) -> u32;
+    /// Encodes the payload alone (JSON), with its type name and schema version; see
+    /// [`to_new_event`](Event::to_new_event).
+    #[doc(hidden)]
+    fn encode(&self) -> Result<EncodedEvent, EncodeError>;
+    /// Decodes a stored payload of the given type name and schema version, upcasting older
+    /// versions to the current one.
+    fn decode(event_type: &str, schema_version: u32, payload: &[u8])
+    -> Result<Self, DecodeFailure>;
+
+    /// This event, encoded, as a [`NewEvent`] with a fresh id and `metadata`: ready for a
+    /// raw append (seeding, imports, tests of a read model).
+    ///
+    /// ```
+    /// # use annals::Event;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+    /// # struct Deposited { amount: i64 }
+    /// # #[derive(Event, Clone, Debug, PartialEq)]
+    /// # enum AccountEvent { Deposited(Deposited) }
+    /// use annals::store::Metadata;
+    ///
+    /// let event = AccountEvent::from(Deposited { amount: 5 }).to_new_event(Metadata::default())?;
+    /// assert_eq!((event.event_type.as_str(), event.schema_version), ("Deposited", 1));
+    /// assert_eq!(event.payload, br#"{"amount":5}"#);
+    /// # Ok::<(), annals::EncodeError>(())
+    /// ```
+    fn to_new_event(&self, metadata: Metadata) -> Result<NewEvent, EncodeError> {
+        let encoded = self.encode()?;
+        Ok(NewEvent::new(
+            encoded.event_type,
+            encoded.schema_version,
+            encoded.payload,
+            metadata,
+        ))
+    }
+
+    /// Decodes a recorded event, naming the stream, version, type and schema version in the
+    /// error when the stored bytes do not decode.
+    fn decode_recorded(recorded: &RecordedEvent) -> Result<Self, EventDecodeError> {
+        Self::decode(
+            &recorded.event_type,
+            recorded.schema_version,
+            &recorded.payload,
+        )
+        .map_err(|reason| EventDecodeError {
+            stream_id: recorded.stream_id.clone(),
+            stream_version: recorded.stream_version,
+            position: recorded.position,
+            event_type: recorded.event_type.clone(),
+            schema_version: recorded.schema_version,
+            reason,
+        })
+    }
+}

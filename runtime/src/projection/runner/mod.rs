@@ -1,0 +1,188 @@
+//! The projection runner: catch-up from the checkpoint in batches, then live tailing.
+//!
+//! Each projection runs in its own task. Its read model and its checkpoint (the position of
+//! the last event it handled) sit behind one lock and change together, so a reader never
+//! sees one without the other, and each event is applied exactly once. The task reads the
+//! global log *after* the checkpoint, filtered to the projection's event types, a batch at a
+//! time; once a read comes back short it has caught up, and it waits for the store's
+//! wake-up ([`EventStore::subscribe`]), a poll interval, or a [`ProjectionReader::wait_for`].
+//!
+//! A failing event (one that does not decode) stops that projection only: its checkpoint
+//! stays before the event, the failure is recorded ([`ProjectionReader::status`]), and the
+//! runner retries with exponential backoff until the data is fixed or an operator skips the
+//! event ([`ProjectionHandle::skip`]).
+
+mod handle;
+mod options;
+mod shared;
+mod sink;
+mod status;
+mod task;
+
+use std::sync::{Arc, PoisonError};
+
+use tokio::sync::watch;
+
+pub use self::handle::{ProjectionHandle, ProjectionReader};
+pub use self::options::RunnerOptions;
+use self::shared::Shared;
+use self::sink::{ExternalSink, MemorySink, Sink, SqlSink};
+pub use self::status::{Lag, ProjectionFailure, Status, WaitError};
+use super::{ExternalProjection, Projection, SqlProjection};
+use crate::store::{CheckpointStore, EventFilter, EventStore, SqlTarget, StoreError};
+
+/// Starts projections over one store.
+///
+/// ```
+/// # use std::collections::HashMap;
+/// # use annals::{Event, Project, Projection, Recorded};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+/// # struct Deposited { amount: i64 }
+/// # #[derive(Event, Clone, Debug, PartialEq)]
+/// # enum AccountEvent { Deposited(Deposited) }
+/// # #[derive(Projection, Default)]
+/// # #[projection(name = "totals", events(AccountEvent))]
+/// # struct Totals { total: i64 }
+/// # impl Project<Deposited> for Totals {
+/// #     fn project(&mut self, deposit: Recorded<'_, Deposited>) { self.total += deposit.amount }
+/// # }
+/// use annals::projection::ProjectionRunner;
+/// use annals::store::{EventStore, ExpectedVersion, InMemoryStore, Metadata, NewEvent};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = InMemoryStore::new();
+/// let totals = ProjectionRunner::new(store.clone()).spawn(Totals::default());
+///
+/// let deposit = NewEvent::new("Deposited", 1, br#"{"amount":5}"#.to_vec(), Metadata::default());
+/// let appended = store.append("account-1", ExpectedVersion::Any, vec![deposit]).await?;
+///
+/// // Read your writes: wait until the projection has handled the append.
+/// totals.wait_for(appended.last_position(), Duration::from_secs(5)).await?;
+/// assert_eq!(totals.read(|t| t.total), 5);
+/// totals.stop().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ProjectionRunner<S> {
+    store: S,
+    options: RunnerOptions,
+    /// The status of every projection this runner (or a clone) started: the operator's view.
+    started: Arc<std::sync::Mutex<Vec<Started>>>,
+}
+
+/// A started projection's name and status, as its runner keeps them.
+type Started = (&'static str, watch::Receiver<Status>);
+
+impl<S> std::fmt::Debug for ProjectionRunner<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectionRunner")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: EventStore + Clone> ProjectionRunner<S> {
+    /// A runner over `store` with the default options.
+    pub fn new(store: S) -> Self {
+        ProjectionRunner {
+            store,
+            options: RunnerOptions::default(),
+            started: Default::default(),
+        }
+    }
+
+    /// Sets the options.
+    pub fn with_options(mut self, options: RunnerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Starts `projection` from the beginning of the log, in a task of its own.
+    pub fn spawn<P: Projection>(&self, projection: P) -> ProjectionHandle<P> {
+        self.spawn_from(projection, 0)
+    }
+
+    /// Starts `projection` with a read model that already includes every event up to the
+    /// event at `checkpoint` (a restored read model, or 0 for the beginning).
+    pub fn spawn_from<P: Projection>(&self, projection: P, checkpoint: u64) -> ProjectionHandle<P> {
+        self.start(Shared::new(projection, checkpoint), MemorySink)
+    }
+
+    /// The name and status of every projection started by this runner (or a clone of it),
+    /// stopped ones included: what an operator lists.
+    pub fn statuses(&self) -> Vec<(&'static str, Status)> {
+        let started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
+        started
+            .iter()
+            .map(|(name, status)| (*name, status.borrow().clone()))
+            .collect()
+    }
+
+    /// The projections that are failing, with why: an operator then skips the event or
+    /// retries through the projection's handle.
+    pub fn failing(&self) -> Vec<ProjectionFailure> {
+        self.statuses()
+            .into_iter()
+            .filter_map(|(_, status)| match status {
+                Status::Failing(failure) => Some(failure),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn start<P: Projection, K: Sink<P>>(
+        &self,
+        shared: Arc<Shared<P>>,
+        sink: K,
+    ) -> ProjectionHandle<P> {
+        self.started
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((P::NAME, shared.status.subscribe()));
+        let task = tokio::spawn(task::run(
+            self.store.clone(),
+            self.options,
+            Arc::clone(&shared),
+            sink,
+        ));
+        let reader = ProjectionReader {
+            shared,
+            filter: Arc::new(EventFilter::types(P::event_types())),
+            store: Arc::new(self.store.clone()),
+        };
+        ProjectionHandle { reader, task }
+    }
+}
+
+impl<S: EventStore + CheckpointStore + Clone> ProjectionRunner<S> {
+    /// Starts a read model kept in a store of its own ([`ExternalProjection`]): resumes
+    /// from the checkpoint kept in this store, delivers each event at least once, and
+    /// skips the events the read model's inbox already holds, so a handler never sees an
+    /// event twice.
+    pub async fn spawn_external<P: ExternalProjection>(
+        &self,
+        projection: P,
+    ) -> Result<ProjectionHandle<P>, StoreError> {
+        let checkpoint = self.store.checkpoint(&P::checkpoint_key()).await?;
+        let shared = Shared::new(projection, checkpoint);
+        Ok(self.start(shared, ExternalSink(self.store.clone())))
+    }
+}
+
+impl<S: EventStore + SqlTarget + Clone> ProjectionRunner<S> {
+    /// Starts a SQL read model in the store's own database: creates its tables
+    /// ([`SqlProjection::setup`]), resumes from its stored checkpoint, and commits each
+    /// batch's statements with the checkpoint in one transaction (exactly once).
+    pub async fn spawn_sql<P: SqlProjection>(
+        &self,
+        projection: P,
+    ) -> Result<ProjectionHandle<P>, StoreError> {
+        self.store.prepare_read_model(&P::setup()).await?;
+        let checkpoint = self.store.checkpoint(&P::checkpoint_key()).await?;
+        let shared = Shared::new(projection, checkpoint);
+        Ok(self.start(shared, SqlSink::new(self.store.clone())))
+    }
+}

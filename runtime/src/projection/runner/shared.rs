@@ -1,0 +1,106 @@
+//! What a projection's task and its readers share: the read model with its checkpoint,
+//! and the signals between them.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+
+use tokio::sync::{Notify, watch};
+
+use super::Status;
+
+/// The read model and the position of the last event it includes, changed together.
+pub(super) struct Tracked<P> {
+    pub(super) projection: P,
+    /// The position of the last event handled.
+    pub(super) checkpoint: u64,
+    /// Events handled since the start.
+    pub(super) handled: u64,
+}
+
+pub(super) struct Shared<P> {
+    tracked: RwLock<Tracked<P>>,
+    /// Reads started so far; each read gets the next number.
+    pub(super) reads_started: AtomicU64,
+    /// The number of the last read that came back short (caught up) and was applied.
+    pub(super) caught_up: watch::Sender<u64>,
+    pub(super) status: watch::Sender<Status>,
+    pub(super) wake: Notify,
+    pub(super) stop: watch::Sender<bool>,
+    /// An event position the operator asked to skip.
+    pub(super) skip: RwLock<Option<u64>>,
+    /// A rebuild the operator asked for: the empty read model to start again from.
+    pub(super) rebuild: std::sync::Mutex<Option<P>>,
+}
+
+impl<P> Shared<P> {
+    /// The state of a projection about to start with `projection` at `checkpoint`.
+    pub(super) fn new(projection: P, checkpoint: u64) -> Arc<Self> {
+        Arc::new(Shared {
+            tracked: RwLock::new(Tracked {
+                projection,
+                checkpoint,
+                handled: 0,
+            }),
+            reads_started: AtomicU64::new(0),
+            caught_up: watch::channel(0).0,
+            status: watch::channel(Status::Starting).0,
+            wake: Notify::new(),
+            stop: watch::channel(false).0,
+            skip: RwLock::new(None),
+            rebuild: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Starts the read model again from `projection`, at checkpoint 0.
+    pub(super) fn restart(&self, projection: P) {
+        *self.tracked.write().unwrap_or_else(PoisonError::into_inner) = Tracked {
+            projection,
+            checkpoint: 0,
+            handled: 0,
+        };
+    }
+
+    /// The read model and its checkpoint, for reading.
+    pub(super) fn tracked(&self) -> RwLockReadGuard<'_, Tracked<P>> {
+        self.tracked.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `change` on the read model if its checkpoint is still `after`, the one a batch
+    /// was read after; `None`, changing nothing, when a rebuild moved it meanwhile (the
+    /// batch then belongs to the old read model, and is dropped).
+    pub(super) fn if_at<R>(
+        &self,
+        after: u64,
+        change: impl FnOnce(&mut Tracked<P>) -> R,
+    ) -> Option<R> {
+        let mut tracked = self.tracked.write().unwrap_or_else(PoisonError::into_inner);
+        (tracked.checkpoint == after).then(|| change(&mut tracked))
+    }
+
+    /// Takes the rebuild an operator asked for, if any.
+    pub(super) fn take_rebuild(&self) -> Option<P> {
+        self.rebuild
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Asks for a rebuild from `projection`; a rebuild asked for meanwhile wins unless
+    /// `replace`.
+    pub(super) fn ask_rebuild(&self, projection: P, replace: bool) {
+        let mut pending = self.rebuild.lock().unwrap_or_else(PoisonError::into_inner);
+        if replace || pending.is_none() {
+            *pending = Some(projection);
+        }
+    }
+
+    /// Whether the operator asked to skip the event at `position`; the request is used up.
+    pub(super) fn take_skip(&self, position: u64) -> bool {
+        let mut skip = self.skip.write().unwrap_or_else(PoisonError::into_inner);
+        let skipping = *skip == Some(position);
+        if skipping {
+            *skip = None;
+        }
+        skipping
+    }
+}

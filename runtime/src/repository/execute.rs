@@ -1,0 +1,236 @@
+//! Running a command: decide on the loaded (or cached) state, append with the expected
+//! version, retry on conflict, snapshot per policy.
+
+use chrono::Utc;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::{CommandError, CommandOutcome, Envelope, Repository};
+use crate::aggregate::Aggregate;
+use crate::command::{Command, Expect};
+use crate::event::{EncodeError, Event};
+use crate::store::{
+    EventStore, ExpectedVersion, Metadata, NewEvent, Snapshot, SnapshotStore, StoreError,
+};
+
+impl<A, S> Repository<A, S>
+where
+    A: Aggregate,
+    S: EventStore + SnapshotStore,
+{
+    /// Runs `command`: see [`Repository::execute_with`]. Correlation and causation ids are
+    /// a fresh command id.
+    pub async fn execute<C>(
+        &self,
+        command: C,
+    ) -> Result<CommandOutcome<A::Event>, CommandError<A::Error>>
+    where
+        C: Command<Aggregate = A>,
+    {
+        self.execute_with(command, Metadata::default()).await
+    }
+
+    /// Runs `command` with `metadata` on every recorded event: load → check the command's
+    /// [`Expect`] rule → decide → append with the loaded version as expected version → on a
+    /// conflict reload and retry per the [`RetryPolicy`](crate::RetryPolicy) → snapshot per the
+    /// [`SnapshotPolicy`](crate::SnapshotPolicy).
+    ///
+    /// A fresh command id becomes the causation id and, when `metadata` has none, the
+    /// correlation id.
+    pub async fn execute_with<C>(
+        &self,
+        command: C,
+        mut metadata: Metadata,
+    ) -> Result<CommandOutcome<A::Event>, CommandError<A::Error>>
+    where
+        C: Command<Aggregate = A>,
+    {
+        let command_id = Uuid::now_v7();
+        metadata.correlation_id.get_or_insert(command_id);
+        metadata.causation_id.get_or_insert(command_id);
+        let stream_id = A::stream_id(&command.aggregate_id());
+        let span = tracing::info_span!(
+            "annals.command",
+            command = command.command_name(),
+            stream_id = %stream_id,
+            version = tracing::field::Empty,
+        );
+        self.run_command(&command, &stream_id, &metadata)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_command<C>(
+        &self,
+        command: &C,
+        stream_id: &str,
+        metadata: &Metadata,
+    ) -> Result<CommandOutcome<A::Event>, CommandError<A::Error>>
+    where
+        C: Command<Aggregate = A>,
+    {
+        let attempts = self.retry.max_attempts();
+        let mut conflicts = 0;
+        // The first attempt may start from a guess instead of a load: the cached state, or,
+        // for a command that creates its stream, the empty state (the stream must not
+        // exist). The append's expected-version check confirms the guess; a decision that
+        // appends nothing is taken again on the stored state.
+        let mut guess = true;
+        loop {
+            let cached = if guess {
+                self.cache_take(stream_id)
+            } else {
+                None
+            };
+            let assumed_new = guess && cached.is_none() && command.expect() == Expect::New;
+            let unverified = guess && (cached.is_some() || assumed_new);
+            guess = false;
+            let (mut state, version) = match cached {
+                Some(cached) => cached,
+                None if assumed_new => (A::default(), 0),
+                None => {
+                    let loaded = self.load_stream(stream_id, u64::MAX, true).await?;
+                    (loaded.state, loaded.version)
+                }
+            };
+            match command.expect() {
+                Expect::New if version > 0 => {
+                    self.cache_put(stream_id, state, version);
+                    return Err(CommandError::AlreadyExists {
+                        stream_id: stream_id.to_owned(),
+                        version,
+                    });
+                }
+                Expect::Existing if version == 0 => {
+                    return Err(CommandError::NotFound {
+                        stream_id: stream_id.to_owned(),
+                    });
+                }
+                _ => {}
+            }
+            let decided = match command.handle(&state) {
+                Err(_) if unverified => continue,
+                Ok(events) if events.is_empty() && unverified => continue,
+                Err(error) => {
+                    self.cache_put(stream_id, state, version);
+                    return Err(CommandError::Rejected(error));
+                }
+                Ok(events) => events,
+            };
+            if decided.is_empty() {
+                self.cache_put(stream_id, state, version);
+                return Ok(CommandOutcome {
+                    stream_id: stream_id.to_owned(),
+                    stream_version: version,
+                    position: None,
+                    events: Vec::new(),
+                });
+            }
+            let new_events = decided
+                .iter()
+                .map(|event| {
+                    let encoded = event.encode()?;
+                    Ok(NewEvent::new(
+                        encoded.event_type,
+                        encoded.schema_version,
+                        encoded.payload,
+                        metadata.clone(),
+                    ))
+                })
+                .collect::<Result<Vec<_>, EncodeError>>()?;
+            let event_ids: Vec<Uuid> = new_events.iter().map(|e| e.event_id).collect();
+            match self
+                .store
+                .append(stream_id, ExpectedVersion::Exact(version), new_events)
+                .await
+            {
+                Ok(appended) => {
+                    tracing::Span::current().record("version", appended.stream_version);
+                    for event in &decided {
+                        state.apply_event(event);
+                    }
+                    self.snapshot_if_due(stream_id, &state, version, appended.stream_version)
+                        .await;
+                    self.cache_put(stream_id, state, appended.stream_version);
+                    let events = decided
+                        .into_iter()
+                        .zip(event_ids)
+                        .zip(&appended.positions)
+                        .enumerate()
+                        .map(|(i, ((event, event_id), &position))| Envelope {
+                            position,
+                            stream_id: stream_id.to_owned(),
+                            stream_version: version + 1 + i as u64,
+                            event_id,
+                            metadata: metadata.clone(),
+                            recorded_at: appended.recorded_at,
+                            event,
+                        })
+                        .collect();
+                    return Ok(CommandOutcome {
+                        stream_id: stream_id.to_owned(),
+                        stream_version: appended.stream_version,
+                        position: Some(appended.last_position()),
+                        events,
+                    });
+                }
+                Err(StoreError::WrongExpectedVersion { actual, .. }) if assumed_new => {
+                    return Err(CommandError::AlreadyExists {
+                        stream_id: stream_id.to_owned(),
+                        version: actual,
+                    });
+                }
+                Err(error) if error.is_conflict() => {
+                    conflicts += 1;
+                    tracing::debug!(conflicts, unverified, %error, "conflict; reloading");
+                    if conflicts >= attempts {
+                        return Err(CommandError::Conflict {
+                            stream_id: stream_id.to_owned(),
+                            attempts,
+                        });
+                    }
+                    let pause = self.retry.backoff_before(conflicts);
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                // The append may or may not have committed: the state taken out of the
+                // cache stays out, and the next command loads the stream.
+                Err(error) => return Err(CommandError::Store(error)),
+            }
+        }
+    }
+
+    async fn snapshot_if_due(
+        &self,
+        stream_id: &str,
+        state: &A,
+        old_version: u64,
+        new_version: u64,
+    ) {
+        let Some(format) = A::snapshot_format() else {
+            return;
+        };
+        if !self.snapshots.due(old_version, new_version) {
+            return;
+        }
+        // The command has committed: a failed snapshot costs a longer load later, nothing more.
+        let payload = match (format.encode)(state) {
+            Ok(payload) => payload,
+            Err(error) => {
+                tracing::warn!(stream_id, %error, "snapshot does not encode; skipped");
+                return;
+            }
+        };
+        let snapshot = Snapshot {
+            stream_id: stream_id.to_owned(),
+            stream_version: new_version,
+            schema_version: format.version,
+            payload,
+            taken_at: Utc::now(),
+        };
+        if let Err(error) = self.store.save_snapshot(snapshot).await {
+            tracing::warn!(stream_id, %error, "snapshot not saved");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! What the SQL stores share about how an event sits in its row.
+
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+
+use super::{Metadata, StoreError};
+
+/// SQL databases store integers as i64: positions, versions and counts above it are
+/// clamped (no log gets there).
+pub(crate) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The metadata column's JSON: only when the metadata has user key/values (correlation and
+/// causation ids have columns of their own: 16 bytes each, no JSON to render and parse per
+/// row).
+pub(crate) fn metadata_json(metadata: &Metadata) -> Result<Option<String>, StoreError> {
+    if metadata.extra.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(metadata)
+        .map(Some)
+        .map_err(StoreError::backend)
+}

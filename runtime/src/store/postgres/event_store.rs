@@ -1,0 +1,383 @@
+//! The PostgreSQL log.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::PostgresStore;
+use super::codec::{Jsonb, JsonbRef, fill_event, read_event};
+use super::error::{backend, failed, is_version_race};
+use crate::store::columns::{metadata_json, to_i64};
+use crate::store::{
+    AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, LogVisitor, NewEvent,
+    RecordedEvent, StoreError, StreamVisitor, check_append,
+};
+
+impl PostgresStore {
+    /// The command path's append (one event at a known version) as a plain guarded
+    /// INSERT, lighter for the server than the general statement: the event goes in at
+    /// `version + 1` only if the stream is at `version`. A stream behind it inserts nothing
+    /// (the guard); one ahead of it trips the unique index.
+    async fn append_one_at(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        version: u64,
+        event: &NewEvent,
+    ) -> Result<AppendResult, StoreError> {
+        let metadata = metadata_json(&event.metadata)?;
+        let client = self.client().await?;
+        let result = match client.prepare_cached(&self.sql.append_one_at).await {
+            Ok(statement) => {
+                client
+                    .query(
+                        &statement,
+                        &[
+                            &stream_id,
+                            &to_i64(version),
+                            &event.event_id,
+                            &event.event_type,
+                            &(event.schema_version as i32),
+                            &Jsonb(&event.payload),
+                            &metadata.as_deref().map(|json| Jsonb(json.as_bytes())),
+                            &event.metadata.correlation_id,
+                            &event.metadata.causation_id,
+                        ],
+                    )
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        let rows = match result {
+            Ok(rows) => rows,
+            Err(error) if is_version_race(&error) => Vec::new(),
+            Err(error) => return Err(failed(client, error)),
+        };
+        drop(client);
+        let Some(row) = rows.first() else {
+            let actual = self.stream_version(stream_id).await?;
+            return Err(StoreError::WrongExpectedVersion {
+                stream_id: stream_id.to_owned(),
+                expected,
+                actual,
+            });
+        };
+        Ok(AppendResult {
+            stream_version: version + 1,
+            positions: vec![row.try_get::<_, i64>(0).map_err(backend)? as u64],
+            recorded_at: row.try_get(1).map_err(backend)?,
+        })
+    }
+}
+
+/// How often an append whose expectation still holds (`Any`, `StreamExists`) is retried
+/// after a concurrent writer took the version it computed.
+const VERSION_RACE_RETRIES: usize = 8;
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        check_append(stream_id, &events)?;
+        if let [event] = events.as_slice()
+            && let Some(version) = expected.exact()
+        {
+            let result = self
+                .append_one_at(stream_id, expected, version, event)
+                .await?;
+            self.announce(&result);
+            return Ok(result);
+        }
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+        let versions: Vec<i32> = events.iter().map(|e| e.schema_version as i32).collect();
+        let payloads: Vec<Jsonb<'_>> = events.iter().map(|e| Jsonb(&e.payload)).collect();
+        let metadata = events
+            .iter()
+            .map(|e| metadata_json(&e.metadata))
+            .collect::<Result<Vec<_>, _>>()?;
+        let metadata: Vec<Option<Jsonb<'_>>> = metadata
+            .iter()
+            .map(|m| m.as_deref().map(|json| Jsonb(json.as_bytes())))
+            .collect();
+        let correlations: Vec<Option<Uuid>> =
+            events.iter().map(|e| e.metadata.correlation_id).collect();
+        let causations: Vec<Option<Uuid>> =
+            events.iter().map(|e| e.metadata.causation_id).collect();
+        let (kind, exact): (i32, i64) = match expected {
+            ExpectedVersion::Any => (0, 0),
+            ExpectedVersion::NoStream => (1, 0),
+            ExpectedVersion::StreamExists => (2, 0),
+            ExpectedVersion::Exact(version) => (3, to_i64(version)),
+        };
+        let client = self.client().await?;
+        let statement = match client.prepare_cached(&self.sql.append).await {
+            Ok(statement) => statement,
+            Err(error) => return Err(failed(client, error)),
+        };
+        let mut attempt = 0;
+        let rows = loop {
+            let result = client
+                .query(
+                    &statement,
+                    &[
+                        &stream_id,
+                        &ids,
+                        &types,
+                        &versions,
+                        &payloads,
+                        &metadata,
+                        &kind,
+                        &exact,
+                        &correlations,
+                        &causations,
+                    ],
+                )
+                .await;
+            match result {
+                Ok(rows) => break rows,
+                Err(error) if is_version_race(&error) => {
+                    let retry = matches!(
+                        expected,
+                        ExpectedVersion::Any | ExpectedVersion::StreamExists
+                    );
+                    if retry && attempt < VERSION_RACE_RETRIES {
+                        attempt += 1;
+                        continue;
+                    }
+                    drop(client);
+                    let actual = self.stream_version(stream_id).await?;
+                    return Err(StoreError::WrongExpectedVersion {
+                        stream_id: stream_id.to_owned(),
+                        expected,
+                        actual,
+                    });
+                }
+                Err(error) => return Err(failed(client, error)),
+            }
+        };
+        let current = rows
+            .first()
+            .map(|row| row.try_get::<_, i64>(0))
+            .transpose()
+            .map_err(backend)?
+            .unwrap_or(0);
+        let mut positions = Vec::with_capacity(rows.len());
+        let mut stream_version = current as u64;
+        let mut recorded_at: Option<DateTime<Utc>> = None;
+        for row in &rows {
+            let Some(position) = row.try_get::<_, Option<i64>>(1).map_err(backend)? else {
+                return Err(StoreError::WrongExpectedVersion {
+                    stream_id: stream_id.to_owned(),
+                    expected,
+                    actual: current as u64,
+                });
+            };
+            positions.push(position as u64);
+            stream_version = row.try_get::<_, i64>(2).map_err(backend)? as u64;
+            recorded_at = Some(row.try_get(3).map_err(backend)?);
+        }
+        let result = AppendResult {
+            stream_version,
+            positions,
+            recorded_at: recorded_at.unwrap_or_else(Utc::now),
+        };
+        self.announce(&result);
+        Ok(result)
+    }
+
+    fn subscribe(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.listener.start(&self.head);
+        Some(self.head.subscribe())
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if max_count == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .rows(
+                &self.sql.read_stream,
+                &[&stream_id, &to_i64(from_version), &to_i64(max_count as u64)],
+            )
+            .await?;
+        rows.iter().map(read_event).collect()
+    }
+
+    async fn visit_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        max_count: usize,
+        visitor: &mut StreamVisitor<'_>,
+    ) -> Result<usize, StoreError> {
+        if max_count == 0 {
+            return Ok(0);
+        }
+        let rows = self
+            .rows(
+                &self.sql.visit_stream,
+                &[&stream_id, &to_i64(from_version), &to_i64(max_count as u64)],
+            )
+            .await?;
+        for row in &rows {
+            let event = EventRef {
+                stream_version: row.try_get::<_, i64>(0).map_err(backend)? as u64,
+                event_type: row.try_get(1).map_err(backend)?,
+                schema_version: row.try_get::<_, i32>(2).map_err(backend)? as u32,
+                payload: row.try_get::<_, JsonbRef<'_>>(3).map_err(backend)?.0,
+            };
+            if visitor(event).is_break() {
+                break;
+            }
+        }
+        Ok(rows.len())
+    }
+
+    async fn read_all(
+        &self,
+        after_position: u64,
+        max_count: usize,
+        filter: &EventFilter,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if max_count == 0 {
+            return Ok(Vec::new());
+        }
+        let after = to_i64(after_position);
+        let limit = to_i64(max_count as u64);
+        let rows = match filter.event_types() {
+            None => self.rows(&self.sql.read_all, &[&after, &limit]).await?,
+            Some([]) => return Ok(Vec::new()),
+            Some(types) => {
+                self.rows(&self.sql.read_all_filtered, &[&after, &limit, &types])
+                    .await?
+            }
+        };
+        rows.iter().map(read_event).collect()
+    }
+
+    /// Hands each row over as it arrives from the server, filling one record per row (no
+    /// allocation per event), so the visitor works while the rest of the batch is still on
+    /// the wire.
+    async fn visit_all(
+        &self,
+        after_position: u64,
+        max_count: usize,
+        filter: &EventFilter,
+        visitor: &mut LogVisitor<'_>,
+    ) -> Result<usize, StoreError> {
+        if max_count == 0 {
+            return Ok(0);
+        }
+        let after = to_i64(after_position);
+        let limit = to_i64(max_count as u64);
+        let types;
+        let (sql, params): (&str, &[&(dyn ToSql + Sync)]) = match filter.event_types() {
+            None => (&self.sql.read_all, &[&after, &limit]),
+            Some([]) => return Ok(0),
+            Some(filtered) => {
+                types = filtered;
+                (&self.sql.read_all_filtered, &[&after, &limit, &types])
+            }
+        };
+        let client = self.client().await?;
+        let statement = match client.prepare_cached(sql).await {
+            Ok(statement) => statement,
+            Err(error) => return Err(failed(client, error)),
+        };
+        let rows = match client
+            .query_raw(&statement, params.iter().map(|p| *p as &dyn ToSql))
+            .await
+        {
+            Ok(rows) => rows,
+            Err(error) => return Err(failed(client, error)),
+        };
+        let mut rows = std::pin::pin!(rows);
+        let mut event = RecordedEvent::blank();
+        let mut read = 0;
+        loop {
+            let row = match rows.next().await {
+                None => break,
+                Some(Ok(row)) => row,
+                Some(Err(error)) => return Err(failed(client, error)),
+            };
+            read += 1;
+            fill_event(&row, &mut event)?;
+            if visitor(&event).is_break() {
+                break;
+            }
+        }
+        Ok(read)
+    }
+
+    async fn count_after(
+        &self,
+        after_position: u64,
+        filter: &EventFilter,
+    ) -> Result<u64, StoreError> {
+        let after = to_i64(after_position);
+        let count = match filter.event_types() {
+            None => self.scalar(&self.sql.count_after, &[&after]).await?,
+            Some([]) => 0,
+            Some(types) => {
+                self.scalar(&self.sql.count_after_filtered, &[&after, &types])
+                    .await?
+            }
+        };
+        Ok(count as u64)
+    }
+
+    async fn wait_for_visible_appends(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        // Every transaction that has an id below the first unassigned one has started, so
+        // once the oldest running transaction is at or past it, they have all ended.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let client = self.client().await?;
+        let horizon: String = client
+            .query_one("SELECT pg_snapshot_xmax(pg_current_snapshot())::text", &[])
+            .await
+            .map_err(backend)?
+            .get(0);
+        let check = client
+            .prepare_cached("SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::text::xid8")
+            .await
+            .map_err(backend)?;
+        let mut pause = std::time::Duration::from_micros(500);
+        loop {
+            let visible: bool = client
+                .query_one(&check, &[&horizon])
+                .await
+                .map_err(backend)?
+                .get(0);
+            if visible {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(20));
+        }
+    }
+
+    async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
+        Ok(self.scalar(&self.sql.stream_version, &[&stream_id]).await? as u64)
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        Ok(self.scalar(&self.sql.head_position, &[]).await? as u64)
+    }
+}

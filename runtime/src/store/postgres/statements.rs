@@ -1,0 +1,133 @@
+//! The SQL the PostgreSQL store runs, with its schema filled in once per store.
+
+/// The statements, with the schema filled in once.
+pub(super) struct Sql {
+    pub(super) append: String,
+    pub(super) append_one_at: String,
+    pub(super) stream_version: String,
+    pub(super) read_stream: String,
+    pub(super) visit_stream: String,
+    pub(super) read_all: String,
+    pub(super) read_all_filtered: String,
+    pub(super) count_after: String,
+    pub(super) count_after_filtered: String,
+    pub(super) head_position: String,
+    pub(super) load_snapshot: String,
+    pub(super) save_snapshot: String,
+    pub(super) checkpoint: String,
+    /// Moves a checkpoint from `$2` to `$3`; changes no row when it is elsewhere.
+    pub(super) move_checkpoint: String,
+    pub(super) create_checkpoint: String,
+    pub(super) reset_checkpoint: String,
+    /// Makes sure a projection has a row of live versions (-1: none yet), so the next
+    /// statement can lock it.
+    pub(super) claim_live_version: String,
+    pub(super) lock_live_version: String,
+    pub(super) set_live_version: String,
+}
+
+const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at, correlation_id, causation_id";
+
+impl Sql {
+    pub(super) fn new(schema: &str) -> Sql {
+        let s = format!("\"{schema}\"");
+        // The events after position $1 in the readers' order, as far as they are visible.
+        let visible_after = |columns: &str| {
+            format!(
+                "WITH after AS (
+                    SELECT transaction_id FROM {s}.events WHERE position <= $1 ORDER BY position DESC LIMIT 1
+                 )
+                 SELECT {columns} FROM {s}.events
+                 WHERE (transaction_id, position) > (COALESCE((SELECT transaction_id FROM after), '0'::xid8), $1)
+                   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+            )
+        };
+        Sql {
+            append: format!(
+                "WITH current AS (
+                    SELECT COALESCE(MAX(stream_version), 0) AS version FROM {s}.events WHERE stream_id = $1
+                 ), inserted AS (
+                    INSERT INTO {s}.events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, correlation_id, causation_id)
+                    SELECT $1, current.version + e.ord, e.event_id, e.event_type, e.schema_version, e.payload, e.metadata, e.correlation_id, e.causation_id
+                    FROM current,
+                         unnest($2::uuid[], $3::text[], $4::int4[], $5::jsonb[], $6::jsonb[], $9::uuid[], $10::uuid[])
+                             WITH ORDINALITY AS e(event_id, event_type, schema_version, payload, metadata, correlation_id, causation_id, ord)
+                    WHERE CASE $7::int4
+                            WHEN 0 THEN true
+                            WHEN 1 THEN current.version = 0
+                            WHEN 2 THEN current.version > 0
+                            ELSE current.version = $8::int8
+                          END
+                    ORDER BY e.ord
+                    RETURNING position, stream_version, recorded_at
+                 )
+                 SELECT current.version, inserted.position, inserted.stream_version, inserted.recorded_at
+                 FROM current LEFT JOIN inserted ON true
+                 ORDER BY inserted.position"
+            ),
+            append_one_at: format!(
+                "INSERT INTO {s}.events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, correlation_id, causation_id)
+                 SELECT $1::text, $2::int8 + 1, $3::uuid, $4::text, $5::int4, $6::jsonb, $7::jsonb, $8::uuid, $9::uuid
+                 WHERE $2::int8 = 0
+                    OR EXISTS (SELECT 1 FROM {s}.events WHERE stream_id = $1::text AND stream_version = $2::int8)
+                 RETURNING position, recorded_at"
+            ),
+            stream_version: format!("SELECT COALESCE(MAX(stream_version), 0) FROM {s}.events WHERE stream_id = $1"),
+            read_stream: format!(
+                "SELECT {EVENT_COLUMNS} FROM {s}.events
+                 WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
+            ),
+            visit_stream: format!(
+                "SELECT stream_version, event_type, schema_version, payload FROM {s}.events
+                 WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
+            ),
+            read_all: format!(
+                "{} ORDER BY transaction_id, position LIMIT $2",
+                visible_after(EVENT_COLUMNS)
+            ),
+            read_all_filtered: format!(
+                "{} AND event_type = ANY($3::text[]) ORDER BY transaction_id, position LIMIT $2",
+                visible_after(EVENT_COLUMNS)
+            ),
+            count_after: visible_after("count(*)"),
+            count_after_filtered: format!(
+                "{} AND event_type = ANY($2::text[])",
+                visible_after("count(*)")
+            ),
+            head_position: format!("SELECT COALESCE(MAX(position), 0) FROM {s}.events"),
+            load_snapshot: format!(
+                "SELECT stream_version, schema_version, payload, taken_at FROM {s}.snapshots WHERE stream_id = $1"
+            ),
+            save_snapshot: format!(
+                "INSERT INTO {s}.snapshots (stream_id, stream_version, schema_version, payload, taken_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (stream_id) DO UPDATE SET
+                    stream_version = excluded.stream_version,
+                    schema_version = excluded.schema_version,
+                    payload = excluded.payload,
+                    taken_at = excluded.taken_at
+                 WHERE excluded.stream_version >= {s}.snapshots.stream_version"
+            ),
+            checkpoint: format!("SELECT position FROM {s}.checkpoints WHERE projection = $1"),
+            move_checkpoint: format!(
+                "UPDATE {s}.checkpoints SET position = $3, updated_at = now() WHERE projection = $1 AND position = $2"
+            ),
+            create_checkpoint: format!(
+                "INSERT INTO {s}.checkpoints (projection, position) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+            ),
+            reset_checkpoint: format!(
+                "INSERT INTO {s}.checkpoints (projection, position) VALUES ($1, 0)
+                 ON CONFLICT (projection) DO UPDATE SET position = 0, updated_at = now()"
+            ),
+            claim_live_version: format!(
+                "INSERT INTO {s}.projection_versions (projection, version) VALUES ($1, -1) ON CONFLICT DO NOTHING"
+            ),
+            lock_live_version: format!(
+                "SELECT version FROM {s}.projection_versions WHERE projection = $1 FOR UPDATE"
+            ),
+            set_live_version: format!(
+                "UPDATE {s}.projection_versions SET version = $2, switched_at = now() WHERE projection = $1"
+            ),
+        }
+    }
+}

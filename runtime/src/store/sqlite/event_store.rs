@@ -1,0 +1,394 @@
+//! The SQLite log: appends through the writer connection, reads through the readers.
+
+use std::ops::ControlFlow;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, TransactionBehavior, params};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::codec::{conversion, fill_event, new_event, now_micros, read_event, row_type};
+use super::{SqliteStore, statements};
+use crate::store::columns::{metadata_json, to_i64};
+use crate::store::{
+    AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, LogVisitor, NewEvent,
+    RecordedEvent, StoreError, StreamVisitor, check_append,
+};
+
+/// A filtered read of the global log first walks `max_count × this` positions in order
+/// before it turns to the type index (see [`scan_log`]).
+const SCAN_WINDOW_FACTOR: i64 = 4;
+
+pub(super) fn head_position(connection: &Connection) -> Result<u64, StoreError> {
+    connection
+        .query_row(statements::HEAD_POSITION, [], |row| row.get::<_, i64>(0))
+        .map(|p| p as u64)
+        .map_err(StoreError::backend)
+}
+
+fn current_version(connection: &Connection, stream_id: &str) -> Result<u64, StoreError> {
+    connection
+        .prepare_cached(statements::STREAM_VERSION)
+        .and_then(|mut statement| statement.query_row([stream_id], |row| row.get::<_, i64>(0)))
+        .map(|version| version as u64)
+        .map_err(StoreError::backend)
+}
+
+fn conflict(
+    connection: &Connection,
+    stream_id: &str,
+    expected: ExpectedVersion,
+) -> Result<AppendResult, StoreError> {
+    let actual = current_version(connection, stream_id)?;
+    Err(StoreError::WrongExpectedVersion {
+        stream_id: stream_id.to_owned(),
+        expected,
+        actual,
+    })
+}
+
+/// The command path's append (one event at a known version) as one statement, atomic on its
+/// own: the event goes in at `version + 1` only if the stream is at `version`. A stream
+/// behind it inserts nothing (the guard); one ahead of it trips the unique index.
+fn append_one_at(
+    connection: &Connection,
+    stream_id: &str,
+    expected: ExpectedVersion,
+    version: u64,
+    event: &NewEvent,
+    metadata: Option<&str>,
+) -> Result<AppendResult, StoreError> {
+    let (recorded_at, micros) = now_micros();
+    let inserted = connection
+        .prepare_cached(statements::APPEND_ONE_AT)
+        .and_then(|mut insert| {
+            insert.execute(params![
+                stream_id,
+                to_i64(version),
+                event.event_id.as_bytes(),
+                event.event_type,
+                event.schema_version,
+                event.payload,
+                metadata,
+                micros,
+                event.metadata.correlation_id.as_ref().map(Uuid::as_bytes),
+                event.metadata.causation_id.as_ref().map(Uuid::as_bytes),
+            ])
+        });
+    match inserted {
+        Ok(1) => Ok(AppendResult {
+            stream_version: version + 1,
+            positions: vec![connection.last_insert_rowid() as u64],
+            recorded_at,
+        }),
+        Ok(_) => conflict(connection, stream_id, expected),
+        Err(rusqlite::Error::SqliteFailure(error, _))
+            if error.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            conflict(connection, stream_id, expected)
+        }
+        Err(error) => Err(StoreError::backend(error)),
+    }
+}
+
+/// Any other append, in an `IMMEDIATE` transaction: the version is read, checked and the
+/// events inserted while no other writer can move it.
+fn append_in_transaction(
+    connection: &mut Connection,
+    stream_id: &str,
+    expected: ExpectedVersion,
+    events: &[NewEvent],
+    metadata: &[Option<String>],
+) -> Result<AppendResult, StoreError> {
+    let backend = StoreError::backend;
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let current = current_version(&tx, stream_id)?;
+    if !expected.accepts(current) {
+        return Err(StoreError::WrongExpectedVersion {
+            stream_id: stream_id.to_owned(),
+            expected,
+            actual: current,
+        });
+    }
+    let (recorded_at, micros) = now_micros();
+    let mut positions = Vec::with_capacity(events.len());
+    {
+        let mut insert = tx
+            .prepare_cached(statements::INSERT_EVENT)
+            .map_err(backend)?;
+        for (offset, (event, metadata)) in events.iter().zip(metadata).enumerate() {
+            insert
+                .execute(params![
+                    stream_id,
+                    to_i64(current + 1 + offset as u64),
+                    event.event_id.as_bytes(),
+                    event.event_type,
+                    event.schema_version,
+                    event.payload,
+                    metadata,
+                    micros,
+                    event.metadata.correlation_id.as_ref().map(Uuid::as_bytes),
+                    event.metadata.causation_id.as_ref().map(Uuid::as_bytes),
+                ])
+                .map_err(backend)?;
+            positions.push(tx.last_insert_rowid() as u64);
+        }
+    }
+    tx.commit().map_err(backend)?;
+    Ok(AppendResult {
+        stream_version: current + events.len() as u64,
+        positions,
+        recorded_at,
+    })
+}
+
+/// What [`scan_log`] hands each row to, with its type name.
+type RowVisitor<'v> =
+    dyn FnMut(&rusqlite::Row<'_>, &str) -> Result<ControlFlow<()>, StoreError> + 'v;
+
+/// Reads the events of the global log after `after_position` that pass `filter` (at most
+/// `max_count`), handing each row and its type name to `on_row` until it breaks; returns
+/// how many events it handed over. `read_all` and `visit_all` differ only in what they do
+/// with a row.
+fn scan_log(
+    connection: &Connection,
+    after_position: u64,
+    max_count: usize,
+    filter: &EventFilter,
+    on_row: &mut RowVisitor<'_>,
+) -> Result<usize, StoreError> {
+    let backend = StoreError::backend;
+    let types = filter.event_types();
+    let mut read = 0;
+    // Hands over the rows of one statement that pass the filter; false once `on_row` broke
+    // off or `max_count` events were handed over.
+    let mut run = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<bool, StoreError> {
+        let mut statement = connection.prepare_cached(sql).map_err(backend)?;
+        let mut rows = statement.query(params).map_err(backend)?;
+        while read < max_count
+            && let Some(row) = rows.next().map_err(backend)?
+        {
+            let Some(event_type) = row_type(row, types)? else {
+                continue;
+            };
+            read += 1;
+            if on_row(row, event_type)?.is_break() {
+                return Ok(false);
+            }
+        }
+        Ok(read < max_count)
+    };
+    let after = to_i64(after_position);
+    let limit = to_i64(max_count as u64);
+    match types {
+        _ if max_count == 0 => {}
+        Some([]) => {}
+        None => {
+            run(statements::READ_ALL, params![after, limit])?;
+        }
+        Some(names) => {
+            // SQLite cannot tell how selective the types are, so the plan is chosen here.
+            // First a walk of the next rows by position, the type checked here before any
+            // other column is read: a filter that matches much of the log fills the batch
+            // there, with no sort. Only a sparse filter goes on to the type index, which
+            // reaches its few rows without walking the others.
+            let window_end = after.saturating_add(limit.saturating_mul(SCAN_WINDOW_FACTOR));
+            let more = run(statements::READ_WINDOW, params![after, window_end])?;
+            if more {
+                let names = serde_json::to_string(names).map_err(StoreError::backend)?;
+                run(statements::READ_BY_TYPE, params![window_end, limit, names])?;
+            }
+        }
+    }
+    Ok(read)
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        check_append(stream_id, &events)?;
+        let metadata = events
+            .iter()
+            .map(|e| metadata_json(&e.metadata))
+            .collect::<Result<Vec<_>, _>>()?;
+        let result =
+            self.with_writer(|connection| match (events.as_slice(), expected.exact()) {
+                ([event], Some(version)) => append_one_at(
+                    connection,
+                    stream_id,
+                    expected,
+                    version,
+                    event,
+                    metadata[0].as_deref(),
+                ),
+                _ => append_in_transaction(connection, stream_id, expected, &events, &metadata),
+            })?;
+        self.shared.head.advance(result.last_position());
+        Ok(result)
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if max_count == 0 {
+            return Ok(Vec::new());
+        }
+        let backend = StoreError::backend;
+        self.with_reader(|connection| {
+            let mut statement = connection
+                .prepare_cached(statements::READ_STREAM)
+                .map_err(backend)?;
+            let mut rows = statement
+                .query(params![
+                    stream_id,
+                    to_i64(from_version),
+                    to_i64(max_count as u64)
+                ])
+                .map_err(backend)?;
+            let mut events = Vec::new();
+            while let Some(row) = rows.next().map_err(backend)? {
+                events.push(read_event(row)?);
+            }
+            Ok(events)
+        })
+    }
+
+    async fn visit_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        max_count: usize,
+        visitor: &mut StreamVisitor<'_>,
+    ) -> Result<usize, StoreError> {
+        if max_count == 0 {
+            return Ok(0);
+        }
+        let backend = StoreError::backend;
+        self.with_reader(|connection| {
+            let mut statement = connection
+                .prepare_cached(statements::VISIT_STREAM)
+                .map_err(backend)?;
+            let mut rows = statement
+                .query(params![
+                    stream_id,
+                    to_i64(from_version),
+                    to_i64(max_count as u64)
+                ])
+                .map_err(backend)?;
+            let mut read = 0;
+            while let Some(row) = rows.next().map_err(backend)? {
+                read += 1;
+                let event = EventRef {
+                    stream_version: row.get::<_, i64>(0).map_err(backend)? as u64,
+                    event_type: row
+                        .get_ref(1)
+                        .map_err(backend)?
+                        .as_str()
+                        .map_err(conversion)?,
+                    schema_version: row.get::<_, i64>(2).map_err(backend)? as u32,
+                    payload: row
+                        .get_ref(3)
+                        .map_err(backend)?
+                        .as_blob()
+                        .map_err(conversion)?,
+                };
+                if visitor(event).is_break() {
+                    break;
+                }
+            }
+            Ok(read)
+        })
+    }
+
+    async fn read_all(
+        &self,
+        after_position: u64,
+        max_count: usize,
+        filter: &EventFilter,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.with_reader(|connection| {
+            let mut events = Vec::new();
+            scan_log(
+                connection,
+                after_position,
+                max_count,
+                filter,
+                &mut |row, event_type| {
+                    events.push(new_event(row, event_type)?);
+                    Ok(ControlFlow::Continue(()))
+                },
+            )?;
+            Ok(events)
+        })
+    }
+
+    /// Fills one record per row, reusing its buffers: no allocation per event.
+    async fn visit_all(
+        &self,
+        after_position: u64,
+        max_count: usize,
+        filter: &EventFilter,
+        visitor: &mut LogVisitor<'_>,
+    ) -> Result<usize, StoreError> {
+        self.with_reader(|connection| {
+            let mut event = RecordedEvent::blank();
+            scan_log(
+                connection,
+                after_position,
+                max_count,
+                filter,
+                &mut |row, event_type| {
+                    fill_event(row, event_type, &mut event)?;
+                    Ok(visitor(&event))
+                },
+            )
+        })
+    }
+
+    async fn count_after(
+        &self,
+        after_position: u64,
+        filter: &EventFilter,
+    ) -> Result<u64, StoreError> {
+        let after = to_i64(after_position);
+        self.with_reader(|connection| {
+            let count = match filter.event_types() {
+                None => connection
+                    .prepare_cached(statements::COUNT_AFTER)
+                    .and_then(|mut statement| statement.query_row([after], |row| row.get(0))),
+                Some([]) => Ok(0i64),
+                Some(types) => {
+                    let types = serde_json::to_string(types).map_err(StoreError::backend)?;
+                    connection
+                        .prepare_cached(statements::COUNT_AFTER_BY_TYPE)
+                        .and_then(|mut statement| {
+                            statement.query_row(params![after, types], |row| row.get(0))
+                        })
+                }
+            };
+            count.map(|count| count as u64).map_err(StoreError::backend)
+        })
+    }
+
+    fn subscribe(&self) -> Option<watch::Receiver<u64>> {
+        Some(self.subscribe_head())
+    }
+
+    async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
+        self.with_reader(|connection| current_version(connection, stream_id))
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        self.with_reader(head_position)
+    }
+}

@@ -1,0 +1,87 @@
+//! The SQLite schema, versioned: applied in order on open, recorded in `annals_migrations`.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::codec::now_micros;
+use crate::store::StoreError;
+
+/// The schema, one migration per entry, applied in order on open and recorded in
+/// `annals_migrations`. Append only: never edit a released migration.
+pub(super) const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_events_and_snapshots",
+        "CREATE TABLE annals_events (
+        position       INTEGER PRIMARY KEY AUTOINCREMENT,
+        stream_id      TEXT    NOT NULL,
+        stream_version INTEGER NOT NULL,
+        event_id       BLOB    NOT NULL,
+        event_type     TEXT    NOT NULL,
+        schema_version INTEGER NOT NULL,
+        payload        BLOB    NOT NULL,
+        metadata       TEXT,
+        recorded_at    INTEGER NOT NULL,
+        UNIQUE (stream_id, stream_version)
+    );
+    CREATE INDEX annals_events_by_type ON annals_events (event_type, position);
+    CREATE TABLE annals_snapshots (
+        stream_id      TEXT    PRIMARY KEY,
+        stream_version INTEGER NOT NULL,
+        schema_version INTEGER NOT NULL,
+        payload        BLOB    NOT NULL,
+        taken_at       INTEGER NOT NULL
+    );",
+    ),
+    (
+        "0002_projection_checkpoints",
+        "CREATE TABLE annals_checkpoints (
+        projection  TEXT    PRIMARY KEY,
+        position    INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );",
+    ),
+    (
+        "0003_metadata_ids_as_columns",
+        "ALTER TABLE annals_events ADD COLUMN correlation_id BLOB;
+    ALTER TABLE annals_events ADD COLUMN causation_id BLOB;",
+    ),
+    (
+        "0004_live_projection_versions",
+        "CREATE TABLE annals_projection_versions (
+        projection  TEXT    PRIMARY KEY,
+        version     INTEGER NOT NULL,
+        switched_at INTEGER NOT NULL
+    );",
+    ),
+];
+
+pub(super) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::backend)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS annals_migrations (
+            name       TEXT PRIMARY KEY,
+            applied_at INTEGER NOT NULL
+        );",
+    )
+    .map_err(StoreError::backend)?;
+    for (name, sql) in MIGRATIONS {
+        let applied: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM annals_migrations WHERE name = ?1",
+                [name],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(StoreError::backend)?;
+        if applied.is_none() {
+            tx.execute_batch(sql).map_err(StoreError::backend)?;
+            tx.execute(
+                "INSERT INTO annals_migrations (name, applied_at) VALUES (?1, ?2)",
+                params![name, now_micros().1],
+            )
+            .map_err(StoreError::backend)?;
+        }
+    }
+    tx.commit().map_err(StoreError::backend)
+}

@@ -1,0 +1,169 @@
+//! The embedded SQLite event store: one file, WAL, schema created and migrated on open.
+//!
+//! SQLite calls are short (microseconds for an append, a page of rows for a read) and run on
+//! the calling task, behind a mutex per connection; no `.await` happens while a connection is
+//! held. Appends go through one writer connection in an `IMMEDIATE` transaction, so writers
+//! in this process queue on the mutex and writers in other processes on SQLite's lock (with
+//! a busy timeout). Reads use a small pool of reader connections, which WAL lets run beside
+//! the writer.
+
+mod codec;
+mod event_store;
+mod migrations;
+mod options;
+mod read_model;
+mod snapshots;
+mod statements;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::watch;
+
+pub use self::options::{Durability, SqliteOptions};
+use crate::store::{Head, StoreError};
+
+/// How many idle reader connections the store keeps.
+const IDLE_READERS: usize = 4;
+
+/// An [`EventStore`](crate::store::EventStore) (with snapshots, checkpoints and SQL read
+/// models) in one SQLite file.
+///
+/// The handle is cheap to clone; clones share the connections.
+///
+/// ```
+/// use annals::store::{EventStore, ExpectedVersion, Metadata, NewEvent, SqliteStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = std::env::temp_dir().join(format!("annals-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let store = SqliteStore::open(dir.join("bank.sqlite"))?;
+/// let event = NewEvent::new("Opened", 1, br#"{"owner":"Ada"}"#.to_vec(), Metadata::default());
+/// let appended = store.append("account-ada", ExpectedVersion::Any, vec![event]).await?;
+/// assert!(appended.stream_version >= 1);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    options: SqliteOptions,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    /// Appends made through this handle (or a clone): wakes live readers.
+    head: Head,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.shared.options.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the store in the file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(SqliteOptions::new(path.as_ref()))
+    }
+
+    /// Opens the store with `options`.
+    pub fn open_with(options: SqliteOptions) -> Result<Self, StoreError> {
+        let mut writer = connect(&options, true)?;
+        migrations::migrate(&mut writer)?;
+        let head = event_store::head_position(&writer)?;
+        Ok(SqliteStore {
+            shared: Arc::new(Shared {
+                options,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                head: Head::new(head),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.shared.options.path
+    }
+
+    /// A receiver of the head position, updated after each append made through this handle
+    /// (or a clone). Appends by other processes are seen by reading, not by this receiver.
+    pub fn subscribe_head(&self) -> watch::Receiver<u64> {
+        self.shared.head.subscribe()
+    }
+
+    fn with_writer<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self
+            .shared
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        work(&mut connection)
+    }
+
+    fn with_reader<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self
+            .shared
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => connect(&self.shared.options, false)?,
+        };
+        let result = work(&connection);
+        let mut idle = self
+            .shared
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < IDLE_READERS {
+            idle.push(connection);
+        }
+        result
+    }
+}
+
+/// A connection to the store's file: the writer (which creates the file and turns WAL on)
+/// or a reader.
+fn connect(options: &SqliteOptions, writer: bool) -> Result<Connection, StoreError> {
+    let backend = StoreError::backend;
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    if writer && options.create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let connection = Connection::open_with_flags(&options.path, flags).map_err(backend)?;
+    connection
+        .busy_timeout(options.busy_timeout)
+        .map_err(backend)?;
+    if writer {
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(backend)?;
+    }
+    let synchronous = match options.durability {
+        Durability::Normal => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    connection
+        .pragma_update(None, "synchronous", synchronous)
+        .map_err(backend)?;
+    connection.set_prepared_statement_cache_capacity(32);
+    Ok(connection)
+}

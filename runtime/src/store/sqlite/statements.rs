@@ -1,0 +1,93 @@
+//! The SQL the SQLite store runs, in one place. Parameters are numbered (`?1`, ...).
+
+/// The columns of a whole event, in the order `codec::fill_event` reads them.
+macro_rules! event_columns {
+    () => {
+        "position, stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at, correlation_id, causation_id"
+    };
+}
+
+/// The command path's append: one event at `?2 + 1`, only if the stream is at version `?2`.
+pub(super) const APPEND_ONE_AT: &str = "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at, correlation_id, causation_id)
+     SELECT ?1, ?2 + 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+     WHERE ?2 = 0 OR EXISTS (SELECT 1 FROM annals_events WHERE stream_id = ?1 AND stream_version = ?2)";
+
+pub(super) const INSERT_EVENT: &str = "INSERT INTO annals_events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at, correlation_id, causation_id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+pub(super) const STREAM_VERSION: &str =
+    "SELECT COALESCE(MAX(stream_version), 0) FROM annals_events WHERE stream_id = ?1";
+
+pub(super) const HEAD_POSITION: &str = "SELECT COALESCE(MAX(position), 0) FROM annals_events";
+
+pub(super) const READ_STREAM: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM annals_events WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version LIMIT ?3"
+);
+
+/// What loading an aggregate reads of each event.
+pub(super) const VISIT_STREAM: &str = "SELECT stream_version, event_type, schema_version, payload
+     FROM annals_events WHERE stream_id = ?1 AND stream_version >= ?2
+     ORDER BY stream_version LIMIT ?3";
+
+pub(super) const READ_ALL: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM annals_events WHERE position > ?1 ORDER BY position LIMIT ?2"
+);
+
+/// The rows of a window of positions, whatever their type (a filtered read checks each
+/// row's type itself).
+pub(super) const READ_WINDOW: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM annals_events WHERE position > ?1 AND position <= ?2 ORDER BY position"
+);
+
+/// The rows of some types, through the type index. The types travel as one JSON array
+/// parameter, so the statement text (and its cache entry) does not depend on how many
+/// types a filter names.
+pub(super) const READ_BY_TYPE: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM annals_events INDEXED BY annals_events_by_type
+     WHERE event_type IN (SELECT value FROM json_each(?3)) AND position > ?1
+     ORDER BY position LIMIT ?2"
+);
+
+pub(super) const COUNT_AFTER: &str = "SELECT count(*) FROM annals_events WHERE position > ?1";
+
+pub(super) const COUNT_AFTER_BY_TYPE: &str = "SELECT count(*) FROM annals_events
+     WHERE event_type IN (SELECT value FROM json_each(?2)) AND position > ?1";
+
+pub(super) const LOAD_SNAPSHOT: &str = "SELECT stream_version, schema_version, payload, taken_at FROM annals_snapshots WHERE stream_id = ?1";
+
+/// Replaces the stored snapshot unless it is of a higher version.
+pub(super) const SAVE_SNAPSHOT: &str =
+    "INSERT INTO annals_snapshots (stream_id, stream_version, schema_version, payload, taken_at)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (stream_id) DO UPDATE SET
+        stream_version = excluded.stream_version,
+        schema_version = excluded.schema_version,
+        payload = excluded.payload,
+        taken_at = excluded.taken_at
+     WHERE excluded.stream_version >= annals_snapshots.stream_version";
+
+pub(super) const CHECKPOINT: &str = "SELECT position FROM annals_checkpoints WHERE projection = ?1";
+
+/// Moves a checkpoint from `?2` to `?3`; changes no row when it is elsewhere.
+pub(super) const MOVE_CHECKPOINT: &str = "UPDATE annals_checkpoints SET position = ?3, updated_at = ?4 WHERE projection = ?1 AND position = ?2";
+
+pub(super) const CREATE_CHECKPOINT: &str =
+    "INSERT INTO annals_checkpoints (projection, position, updated_at) VALUES (?1, ?2, ?3)";
+
+pub(super) const RESET_CHECKPOINT: &str =
+    "INSERT INTO annals_checkpoints (projection, position, updated_at) VALUES (?1, 0, ?2)
+     ON CONFLICT (projection) DO UPDATE SET position = 0, updated_at = excluded.updated_at";
+
+pub(super) const LIVE_VERSION: &str =
+    "SELECT version FROM annals_projection_versions WHERE projection = ?1";
+
+pub(super) const SET_LIVE_VERSION: &str = "INSERT INTO annals_projection_versions (projection, version, switched_at) VALUES (?1, ?2, ?3)
+     ON CONFLICT (projection) DO UPDATE SET version = excluded.version, switched_at = excluded.switched_at";
