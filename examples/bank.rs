@@ -1,4 +1,4 @@
-//! The bank account of the seeds, end to end: commands go through the repository, which
+//! A bank account, end to end: commands go through the repository, which
 //! loads the account, lets it decide, appends the events with an expected-version check and
 //! returns what was recorded. One account's history was written by an older release at older
 //! schema versions; it loads through the upcasters.

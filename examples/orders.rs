@@ -1,4 +1,4 @@
-//! The order system of the seeds, end to end: commands change orders through the
+//! An order system, end to end: commands change orders through the
 //! repository, and three read models (what customers see, sales analytics, the warehouse's
 //! shipping queue) follow the global log side by side on one projection runner. They are
 //! eventually consistent: each command returns its position, and a reader that must see its

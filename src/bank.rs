@@ -1,4 +1,4 @@
-//! The bank account of the seeds: open, deposit, withdraw, close.
+//! A bank account: open, deposit, withdraw, close.
 //!
 //! It shows every piece of the core: an event enum with a typed upcast (`Deposited` v1 → v2)
 //! and a raw JSON upcast (`Opened` v1 renamed a field), an aggregate whose state is folded

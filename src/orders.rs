@@ -1,4 +1,4 @@
-//! The order system of the seeds: one aggregate on the write side, three read models on the
+//! An order system: one aggregate on the write side, three read models on the
 //! read side.
 //!
 //! An [`Order`] is placed, paid, shipped or cancelled; its commands enforce the rules (an

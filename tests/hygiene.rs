@@ -1,4 +1,4 @@
-//! Generated code is hygienic (STYLE.md item 8): every derive expands inside a module that
+//! Generated code is hygienic: every derive expands inside a module that
 //! shadows the prelude's types, traits and variants, the crates the expansion uses, and the
 //! macros it might call, and the derived types still work end to end through the
 //! repository. The test passes if this file compiles and the assertions hold.

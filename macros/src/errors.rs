@@ -24,8 +24,10 @@ impl Errors {
         self.push(syn::Error::new_spanned(tokens, message));
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.errors.is_empty()
+    /// How many errors have been collected: a parser compares it before and after a part of
+    /// the input to know whether that part was read whole.
+    pub fn len(&self) -> usize {
+        self.errors.len()
     }
 
     /// The messages collected so far, in order (for the parser's unit tests).

@@ -81,6 +81,29 @@ pub trait Apply<E> {
     fn apply(&mut self, event: &E);
 }
 
+/// What a snapshot's state is: JSON both ways. Every type that derives `Serialize` and
+/// `Deserialize` is one; generated code asks for this one trait, so a state missing its
+/// derives is one error, not one per use.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be snapshotted: a snapshot stores the state as JSON",
+    label = "does not derive `Serialize` and `Deserialize`",
+    note = "add `#[derive(serde::Serialize, serde::Deserialize)]` to `{Self}`, or remove `snapshot(...)` from its `#[aggregate(...)]`"
+)]
+pub trait SnapshotState: serde::Serialize + serde::de::DeserializeOwned {}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned> SnapshotState for T {}
+
+impl<A: SnapshotState> SnapshotFormat<A> {
+    /// The JSON format of snapshot schema `version`.
+    pub const fn json(version: u32) -> Self {
+        SnapshotFormat {
+            version,
+            encode: |state| serde_json::to_vec(state),
+            decode: |bytes| serde_json::from_slice(bytes),
+        }
+    }
+}
+
 /// How an aggregate's state is encoded in a snapshot.
 ///
 /// `version` is the snapshot schema version: a stored snapshot with another version is

@@ -31,3 +31,42 @@ pub trait ProjectTo<P: ?Sized>: crate::Event {
     /// Projects this event, with the envelope of `recorded`, into `projection`.
     fn project_to(self, recorded: &RecordedEvent, projection: &mut P);
 }
+
+/// An event enum that projection `P` consumes whole: what its generated code reads of it.
+///
+/// Implemented for every `E: ProjectTo<P>`. Generated code reaches an enum consumed whole
+/// only through this trait: a path that is not an event enum, or an enum with a variant `P`
+/// has no handler for, is then one error at the path, not one per use.
+#[diagnostic::on_unimplemented(
+    message = "projection `{P}` does not handle every event of `{Self}`",
+    label = "not an event enum whose every variant `{P}` handles",
+    note = "`events(...)` must name enums with `#[derive(annals::Event)]`; `{P}` then needs `impl annals::Project<Payload>` for each variant of `{Self}`, or consumes only some variants: `events({Self}::{{VariantA, VariantB}})`"
+)]
+pub trait ConsumedBy<P: ?Sized> {
+    /// Its stored names.
+    const NAMES: &'static [&'static str];
+    /// Its variants.
+    const VARIANTS: &'static [crate::event::codec::VariantInfo];
+
+    /// Projects `recorded` into `projection` if it is one of this enum's events; `None`
+    /// when it is not.
+    fn project_recorded(
+        recorded: &RecordedEvent,
+        projection: &mut P,
+    ) -> Option<Result<(), crate::EventDecodeError>>;
+}
+
+impl<E: ProjectTo<P>, P: ?Sized> ConsumedBy<P> for E {
+    const NAMES: &'static [&'static str] = E::STORED_NAMES;
+    const VARIANTS: &'static [crate::event::codec::VariantInfo] = <E as crate::Event>::VARIANTS;
+
+    fn project_recorded(
+        recorded: &RecordedEvent,
+        projection: &mut P,
+    ) -> Option<Result<(), crate::EventDecodeError>> {
+        if !E::STORED_NAMES.contains(&recorded.event_type.as_str()) {
+            return None;
+        }
+        Some(E::decode_recorded(recorded).map(|event| event.project_to(recorded, projection)))
+    }
+}

@@ -137,9 +137,10 @@ pub mod __private {
     pub use serde;
     pub use serde_json;
 
-    pub use crate::aggregate::SnapshotFormat;
+    pub use crate::aggregate::{SnapshotFormat, SnapshotState};
     pub use crate::event::codec::{
         EncodedEvent, RawUpcaster, VariantInfo, decode_payload, decode_value, payload_value,
         raw_upcast,
     };
+    pub use crate::event::names::{ConsumedEnum, assert_no_shared_names};
 }

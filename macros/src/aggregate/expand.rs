@@ -1,4 +1,5 @@
-//! Generates the `Aggregate` impl.
+//! Generates the `Aggregate` impl (after a mistake too: see the model's conventional
+//! names).
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -6,6 +7,7 @@ use syn::spanned::Spanned;
 
 use super::model::AggregateModel;
 use crate::attr::local;
+use crate::derive::in_const;
 
 pub fn expand(model: &AggregateModel) -> TokenStream {
     let AggregateModel {
@@ -16,15 +18,11 @@ pub fn expand(model: &AggregateModel) -> TokenStream {
         kind,
         snapshot,
     } = model;
-    let (state, bytes, event_arg) = (local("state"), local("bytes"), local("event"));
+    let (state, event_arg) = (local("state"), local("event"));
     let snapshot_format = snapshot.map(|(version, span)| {
         quote_spanned! {span=>
             fn snapshot_format() -> ::core::option::Option<#krate::__private::SnapshotFormat<Self>> {
-                ::core::option::Option::Some(#krate::__private::SnapshotFormat {
-                    version: #version,
-                    encode: |#state: &Self| #krate::__private::serde_json::to_vec::<Self>(#state),
-                    decode: |#bytes: &[u8]| #krate::__private::serde_json::from_slice::<Self>(#bytes),
-                })
+                ::core::option::Option::Some(#krate::__private::SnapshotFormat::json(#version))
             }
         }
     });
@@ -32,10 +30,7 @@ pub fn expand(model: &AggregateModel) -> TokenStream {
     // `event = ...` and at the variant whose payload lacks a handler.
     let event_type = quote_spanned! {event.span()=> type Event = #event; };
     let error_type = quote_spanned! {error.span()=> type Error = #error; };
-    quote! {
-        #[doc(hidden)]
-        #[allow(unused_qualifications, clippy::all)]
-        const _: () = {
+    in_const(quote! {
             #[automatically_derived]
             impl #krate::Aggregate for #ident {
                 const KIND: &'static str = #kind;
@@ -55,29 +50,5 @@ pub fn expand(model: &AggregateModel) -> TokenStream {
 
                 #snapshot_format
             }
-        };
-    }
-}
-
-/// After an error: an `Aggregate` impl that compiles whenever the event and error types do,
-/// so commands naming this aggregate report no follow-on errors.
-pub fn fallback(model: &AggregateModel) -> TokenStream {
-    let AggregateModel {
-        ident,
-        krate,
-        event,
-        error,
-        kind,
-        ..
-    } = model;
-    quote! {
-        const _: () = {
-            impl #krate::Aggregate for #ident {
-                const KIND: &'static str = #kind;
-                type Event = #event;
-                type Error = #error;
-                fn apply_event(&mut self, _: &Self::Event) { ::core::unreachable!() }
-            }
-        };
-    }
+    })
 }

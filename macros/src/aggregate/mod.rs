@@ -3,25 +3,25 @@
 
 mod expand;
 mod model;
+#[cfg(test)]
+mod tests;
 
 use proc_macro2::TokenStream;
 use syn::DeriveInput;
 
+pub use self::model::AggregateModel;
+use crate::derive::Model;
 use crate::errors::Errors;
 
-pub fn derive(input: &DeriveInput) -> TokenStream {
-    let mut errors = Errors::default();
-    let model = model::AggregateModel::parse(input, &mut errors);
-    match model {
-        Some(model) if errors.is_empty() => expand::expand(&model),
-        model => {
-            let mut out = errors.to_compile_errors();
-            // A generic type is itself the error: an impl without its generics would only add
-            // more.
-            if let Some(model) = model.filter(|_| input.generics.params.is_empty()) {
-                out.extend(expand::fallback(&model));
-            }
-            out
-        }
+impl Model for AggregateModel {
+    fn parse(input: &DeriveInput, errors: &mut Errors) -> Option<Self> {
+        AggregateModel::parse(input, errors)
+    }
+
+    /// Every check of an aggregate is a check of one key: parsing makes them.
+    fn check(&self, _: &mut Errors) {}
+
+    fn expand(&self) -> TokenStream {
+        expand::expand(self)
     }
 }

@@ -1,18 +1,34 @@
-//! Parses `#[aggregate(...)]` into a checked model.
+//! Reads `#[aggregate(...)]` into a model.
 
 use proc_macro2::Span;
 use syn::{Data, DeriveInput, Ident, LitStr, Path, Type};
 
-use crate::attr::{self, SeenKeys};
+use crate::attr::{self, Attr, keys};
 use crate::errors::Errors;
 
-const KEYS: &[&str] = &["event", "error", "kind", "snapshot", "crate"];
-const SNAPSHOT_KEYS: &[&str] = &["version"];
+keys! {
+    enum AggregateKey {
+        Event = "event" ("event = ..."),
+        Error = "error" ("error = ..."),
+        Kind = "kind" ("kind = \"...\""),
+        Snapshot = "snapshot" ("snapshot(version = ...)"),
+        Crate = "crate" ("crate = \"...\""),
+    }
+}
+
+keys! {
+    enum SnapshotKey {
+        Version = "version" ("version = ..."),
+    }
+}
 
 pub struct AggregateModel {
     pub ident: Ident,
     pub krate: Path,
+    /// The event enum: `event = ...`, or (after the mistake of leaving it out) the
+    /// conventional `{Name}Event`, so that the rest of the domain still type-checks.
     pub event: Type,
+    /// The domain error: `error = ...`, or `{Name}Error` likewise.
     pub error: Type,
     pub kind: String,
     /// The snapshot schema version, and the span of the `snapshot` key.
@@ -20,7 +36,7 @@ pub struct AggregateModel {
 }
 
 impl AggregateModel {
-    /// `None` when the event or error type is missing (nothing sensible can be generated).
+    /// `None` for a generic type (nothing sensible can be generated).
     pub fn parse(input: &DeriveInput, errors: &mut Errors) -> Option<AggregateModel> {
         let ident = &input.ident;
         if let Data::Union(data) = &input.data {
@@ -29,35 +45,36 @@ impl AggregateModel {
                 "`Aggregate` derives on a struct or an enum, not a union",
             );
         }
-        attr::reject_generics(&input.generics, "an aggregate", errors);
+        let generic = attr::reject_generics(&input.generics, "an aggregate", errors);
         let mut krate = attr::default_crate_path();
         let mut event: Option<Type> = None;
         let mut error: Option<Type> = None;
         let mut kind: Option<String> = None;
         let mut snapshot: Option<(u32, Span)> = None;
-        let mut seen = SeenKeys::default();
-        for attribute in input
-            .attrs
-            .iter()
-            .filter(|a| a.path().is_ident("aggregate"))
-        {
-            let result = attribute.parse_nested_meta(|meta| {
-                if meta.path.is_ident("event") {
-                    seen.first(&meta, "event")?;
-                    event = Some(meta.value()?.parse()?);
-                } else if meta.path.is_ident("error") {
-                    seen.first(&meta, "error")?;
-                    error = Some(meta.value()?.parse()?);
-                } else if meta.path.is_ident("kind") {
-                    seen.first(&meta, "kind")?;
+        let elsewhere = [(
+            "command",
+            "is not an aggregate attribute: commands name their aggregate, with `#[command(aggregate = ...)]` on each command",
+        )];
+        let aggregate = Attr::new("aggregate", "aggregate").with_elsewhere(&elsewhere);
+        attr::parse_keys(&input.attrs, &aggregate, errors, |key, meta, errors| {
+            match key {
+                AggregateKey::Event => event = Some(meta.value()?.parse()?),
+                AggregateKey::Error => error = Some(meta.value()?.parse()?),
+                AggregateKey::Kind => {
                     let lit: LitStr = meta.value()?.parse()?;
                     if lit.value().is_empty() {
-                        return Err(syn::Error::new(lit.span(), "the stream kind cannot be empty"));
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            "the stream kind cannot be empty",
+                        ));
                     }
                     kind = Some(lit.value());
-                } else if meta.path.is_ident("snapshot") {
-                    seen.first(&meta, "snapshot")?;
-                    let key_span = meta.path.get_ident().map(Ident::span).unwrap_or_else(Span::call_site);
+                }
+                AggregateKey::Snapshot => {
+                    let key_span = meta
+                        .path
+                        .get_ident()
+                        .map_or_else(Span::call_site, Ident::span);
                     if !meta.input.peek(syn::token::Paren) {
                         return Err(meta.error(
                             "`snapshot` takes the snapshot schema version: write `snapshot(version = 1)`, \
@@ -65,139 +82,69 @@ impl AggregateModel {
                         ));
                     }
                     let mut version = None;
-                    let mut seen_inner = SeenKeys::default();
-                    meta.parse_nested_meta(|inner| {
-                        if inner.path.is_ident("version") {
-                            seen_inner.first(&inner, "version")?;
-                            let (v, span) = attr::parse_u32(&inner, "the snapshot `version`")?;
-                            if v == 0 {
-                                return Err(syn::Error::new(span, "snapshot versions start at 1"));
+                    let snapshot_attr = Attr::new("snapshot", "snapshot");
+                    attr::parse_nested(meta, &snapshot_attr, errors, |key, inner, _| {
+                        match key {
+                            SnapshotKey::Version => {
+                                let (v, span) = attr::parse_u32(inner, "the snapshot `version`")?;
+                                if v == 0 {
+                                    return Err(syn::Error::new(
+                                        span,
+                                        "snapshot versions start at 1",
+                                    ));
+                                }
+                                version = Some(v);
                             }
-                            version = Some(v);
-                            Ok(())
-                        } else {
-                            Err(attr::unknown_key(&inner, "snapshot", SNAPSHOT_KEYS))
                         }
+                        Ok(())
                     })?;
                     let version = version.ok_or_else(|| {
                         meta.error("say which snapshot schema version this is: `snapshot(version = 1)`; bump it when the state's shape changes")
                     })?;
                     snapshot = Some((version, key_span));
-                } else if meta.path.is_ident("crate") {
-                    seen.first(&meta, "crate")?;
-                    krate = attr::parse_crate_path(&meta)?;
-                } else {
-                    return Err(attr::unknown_key(&meta, "aggregate", KEYS));
                 }
-                Ok(())
-            });
-            if let Err(e) = result {
-                errors.push(e);
+                AggregateKey::Crate => krate = attr::parse_crate_path(meta)?,
+            }
+            Ok(())
+        });
+        let has_attribute = input.attrs.iter().any(|a| a.path().is_ident("aggregate"));
+        if !has_attribute {
+            errors.at(
+                ident.span(),
+                format!(
+                    "aggregate `{ident}` has no `#[aggregate(...)]`: add `#[aggregate(event = {ident}Event, error = {ident}Error)]` \
+                     naming its event enum and its domain error"
+                ),
+            );
+        } else {
+            if event.is_none() {
+                errors.at(
+                    ident.span(),
+                    format!(
+                        "aggregate `{ident}` does not name its events: add `#[aggregate(event = {ident}Event, error = {ident}Error)]`"
+                    ),
+                );
+            }
+            if error.is_none() {
+                errors.at(
+                    ident.span(),
+                    format!(
+                        "aggregate `{ident}` does not name its domain error: add `error = {ident}Error` to `#[aggregate(...)]`"
+                    ),
+                );
             }
         }
-        if event.is_none() {
-            errors.at(
-                ident.span(),
-                format!(
-                    "aggregate `{ident}` does not name its events: add `#[aggregate(event = {ident}Event, error = {ident}Error)]`"
-                ),
-            );
-        }
-        if error.is_none() {
-            errors.at(
-                ident.span(),
-                format!(
-                    "aggregate `{ident}` does not name its domain error: add `error = {ident}Error` to `#[aggregate(...)]`"
-                ),
-            );
-        }
-        Some(AggregateModel {
+        let conventional = |suffix: &str| -> Type {
+            let name = Ident::new(&format!("{ident}{suffix}"), ident.span());
+            syn::parse_quote!(#name)
+        };
+        (!generic).then(|| AggregateModel {
             ident: ident.clone(),
             krate,
-            event: event?,
-            error: error?,
+            event: event.unwrap_or_else(|| conventional("Event")),
+            error: error.unwrap_or_else(|| conventional("Error")),
             kind: kind.unwrap_or_else(|| attr::snake_case(&ident.to_string())),
             snapshot,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::AggregateModel;
-    use crate::errors::Errors;
-    use syn::parse_quote;
-
-    fn parse(input: syn::DeriveInput) -> (Option<AggregateModel>, Vec<String>) {
-        let mut errors = Errors::default();
-        let model = AggregateModel::parse(&input, &mut errors);
-        (model, errors.messages())
-    }
-
-    #[test]
-    fn every_key_lands_in_the_model() {
-        let (model, errors) = parse(parse_quote! {
-            #[aggregate(event = AccountEvent, error = BankError, kind = "bank-account")]
-            #[aggregate(snapshot(version = 2), crate = "reexport::annals")]
-            struct Account { balance: i64 }
-        });
-        assert!(errors.is_empty(), "{errors:?}");
-        let model = model.unwrap();
-        assert_eq!(model.event, parse_quote!(AccountEvent));
-        assert_eq!(model.error, parse_quote!(BankError));
-        assert_eq!(model.kind, "bank-account");
-        assert_eq!(model.snapshot.map(|(version, _)| version), Some(2));
-        assert_eq!(model.krate, parse_quote!(reexport::annals));
-    }
-
-    #[test]
-    fn the_kind_defaults_to_the_snake_cased_name_and_snapshots_are_off() {
-        let (model, errors) = parse(parse_quote! {
-            #[aggregate(event = E, error = X)]
-            struct SavingsAccount;
-        });
-        assert!(errors.is_empty(), "{errors:?}");
-        let model = model.unwrap();
-        assert_eq!(model.kind, "savings_account");
-        assert!(model.snapshot.is_none());
-        assert_eq!(model.krate, parse_quote!(::annals));
-    }
-
-    #[test]
-    fn missing_event_and_error_are_both_reported() {
-        let (model, errors) = parse(parse_quote! { struct Account; });
-        assert!(model.is_none());
-        assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(errors[0].contains("event = AccountEvent"), "{}", errors[0]);
-        assert!(errors[1].contains("error = AccountError"), "{}", errors[1]);
-    }
-
-    #[test]
-    fn unknown_and_malformed_keys_are_rejected() {
-        let (model, errors) = parse(parse_quote! {
-            #[aggregate(event = E, error = X, stream = "s")]
-            struct Account;
-        });
-        // The model survives, so the fallback impl can be generated.
-        assert!(model.is_some());
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(
-            errors[0].starts_with("unknown aggregate attribute `stream`"),
-            "{}",
-            errors[0]
-        );
-
-        let (_, errors) = parse(parse_quote! {
-            #[aggregate(event = E, error = X, snapshot)]
-            struct Account;
-        });
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].contains("snapshot(version = 1)"), "{}", errors[0]);
-
-        let (_, errors) = parse(parse_quote! {
-            #[aggregate(event = E, error = X, event = F)]
-            struct Account;
-        });
-        assert_eq!(errors, ["`event` is set twice; keep one"]);
     }
 }

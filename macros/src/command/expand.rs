@@ -4,11 +4,11 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::model::{CommandModel, Expect, Header, Shape, Target};
+use super::model::{Expect, Header, Shape, Target};
 use crate::attr::{local, located, respan};
+use crate::derive::in_const;
 
-pub fn expand(model: &CommandModel) -> TokenStream {
-    let CommandModel { header, shape } = model;
+pub fn expand(header: &Header, shape: &Shape) -> TokenStream {
     let Header {
         ident,
         krate,
@@ -71,7 +71,9 @@ pub fn expand(model: &CommandModel) -> TokenStream {
             };
             (body, extra)
         }
-        Shape::Enum { variants } => {
+        Shape::Enum { variants, complete } => {
+            // A variant that does not wrap one command has no arm (its mistake is reported).
+            let rest = (!complete).then(|| quote! { _ => ::core::unreachable!(), });
             let idents: Vec<_> = variants.iter().map(|(v, _)| v).collect();
             let variants_ty: Vec<_> = variants.iter().map(|(_, ty)| ty).collect();
             // Each arm goes through `command_of_this_aggregate`, whose bound
@@ -90,19 +92,19 @@ pub fn expand(model: &CommandModel) -> TokenStream {
             let body = quote! {
                 #[inline]
                 fn command_name(&self) -> &'static str {
-                    match self { #(Self::#idents(#command) => #krate::Command::command_name(#command),)* }
+                    match self { #(Self::#idents(#command) => #krate::Command::command_name(#command),)* #rest }
                 }
                 #[inline]
                 fn aggregate_id(&self) -> ::std::string::String {
-                    match self { #(Self::#idents(#command) => #krate::Command::aggregate_id(#command),)* }
+                    match self { #(Self::#idents(#command) => #krate::Command::aggregate_id(#command),)* #rest }
                 }
                 #[inline]
                 fn expect(&self) -> #krate::Expect {
-                    match self { #(Self::#idents(#command) => #krate::Command::expect(#command),)* }
+                    match self { #(Self::#idents(#command) => #krate::Command::expect(#command),)* #rest }
                 }
                 #[inline]
                 #handle_sig {
-                    match self { #(#handle_arms)* }
+                    match self { #(#handle_arms)* #rest }
                 }
             };
             let extra = quote! {
@@ -131,30 +133,25 @@ pub fn expand(model: &CommandModel) -> TokenStream {
             (body, extra)
         }
     };
-    quote! {
-        #[doc(hidden)]
-        #[allow(unused_qualifications, clippy::all)]
-        const _: () = {
-            #[automatically_derived]
-            impl #krate::Command for #ident {
-                type Aggregate = #aggregate;
-                #body
-            }
-            #extra
-        };
-    }
+    in_const(quote! {
+        #[automatically_derived]
+        impl #krate::Command for #ident {
+            type Aggregate = #aggregate;
+            #body
+        }
+        #extra
+    })
 }
 
-/// After an error: a `Command` impl that compiles, so uses of the command elsewhere do not
-/// add follow-on errors.
-pub fn fallback(header: &Header) -> TokenStream {
+/// After a mistake in the command's target id: a `Command` impl that compiles, so uses of
+/// the command elsewhere report nothing on top of the mistake.
+pub fn without_target(header: &Header) -> TokenStream {
     let Header {
         ident,
         krate,
         aggregate,
     } = header;
-    quote! {
-        const _: () = {
+    in_const(quote! {
             impl #krate::Command for #ident {
                 type Aggregate = #aggregate;
                 fn command_name(&self) -> &'static str { ::core::unreachable!() }
@@ -170,6 +167,5 @@ pub fn fallback(header: &Header) -> TokenStream {
                     ::core::unreachable!()
                 }
             }
-        };
-    }
+    })
 }

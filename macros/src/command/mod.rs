@@ -4,28 +4,31 @@
 
 mod expand;
 mod model;
+#[cfg(test)]
+mod tests;
 
 use proc_macro2::TokenStream;
 use syn::DeriveInput;
 
+pub use self::model::CommandModel;
+use crate::derive::Model;
 use crate::errors::Errors;
 
-pub fn derive(input: &DeriveInput) -> TokenStream {
-    let mut errors = Errors::default();
-    let parsed = model::CommandModel::parse(input, &mut errors);
-    match parsed {
-        model::Parsed {
-            header: Some(header),
-            shape: Some(shape),
-        } if errors.is_empty() => expand::expand(&model::CommandModel { header, shape }),
-        parsed => {
-            let mut out = errors.to_compile_errors();
-            // A generic type is itself the error: an impl without its generics would only add
-            // more.
-            if let Some(header) = parsed.header.filter(|_| input.generics.params.is_empty()) {
-                out.extend(expand::fallback(&header));
-            }
-            out
+impl Model for CommandModel {
+    fn parse(input: &DeriveInput, errors: &mut Errors) -> Option<Self> {
+        Some(CommandModel::parse(input, errors))
+    }
+
+    /// Every check of a command is a check of its attributes or of its fields: parsing
+    /// makes them.
+    fn check(&self, _: &mut Errors) {}
+
+    /// Without `aggregate = ...` nothing can be generated (the aggregate is not known).
+    fn expand(&self) -> TokenStream {
+        match (&self.header, &self.shape) {
+            (Some(header), Some(shape)) => expand::expand(header, shape),
+            (Some(header), None) => expand::without_target(header),
+            (None, _) => TokenStream::new(),
         }
     }
 }

@@ -3,17 +3,26 @@
 use proc_macro2::Span;
 use syn::{Data, DeriveInput, Fields, Ident, LitStr, Member, Path, Type};
 
-use crate::attr::{self, SeenKeys};
+use crate::attr::{self, Attr, keys};
 use crate::errors::Errors;
 
-const STRUCT_KEYS: &[&str] = &["aggregate", "expect", "id", "name", "crate"];
-const ENUM_KEYS: &[&str] = &["aggregate", "crate"];
-const EXPECT_VALUES: &str = "`new` (the stream must not exist), `existing` (the default) or `any`";
-
-pub struct CommandModel {
-    pub header: Header,
-    pub shape: Shape,
+keys! {
+    enum StructKey {
+        Aggregate = "aggregate" ("aggregate = ..."),
+        Expect = "expect" ("expect = ..."),
+        Id = "id" ("id = ..."),
+        Name = "name" ("name = \"...\""),
+        Crate = "crate" ("crate = \"...\""),
+    }
 }
+
+keys! {
+    enum EnumKey {
+        Aggregate = "aggregate" ("aggregate = ..."),
+        Crate = "crate" ("crate = \"...\""),
+    }
+}
+const EXPECT_VALUES: &str = "`new` (the stream must not exist), `existing` (the default) or `any`";
 
 /// What every `Command` impl needs, including the fallback one emitted after an error.
 pub struct Header {
@@ -24,7 +33,7 @@ pub struct Header {
 
 /// What parsing produced: the header whenever `aggregate = ...` was found (enough for a
 /// fallback impl), the shape when the body is valid. A complete model also needs no error.
-pub struct Parsed {
+pub struct CommandModel {
     pub header: Option<Header>,
     pub shape: Option<Shape>,
 }
@@ -37,7 +46,11 @@ pub enum Shape {
         target: Target,
     },
     /// An enum whose variants each wrap one command struct.
-    Enum { variants: Vec<(Ident, Type)> },
+    Enum {
+        variants: Vec<(Ident, Type)>,
+        /// Whether every variant of the enum wraps one command (is in `variants`).
+        complete: bool,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -64,11 +77,11 @@ struct Attrs {
 }
 
 impl CommandModel {
-    pub fn parse(input: &DeriveInput, errors: &mut Errors) -> Parsed {
+    pub fn parse(input: &DeriveInput, errors: &mut Errors) -> CommandModel {
         let ident = &input.ident;
-        attr::reject_generics(&input.generics, "a command", errors);
+        let generic = attr::reject_generics(&input.generics, "a command", errors);
         let is_enum = matches!(input.data, Data::Enum(_));
-        let attrs = Attrs::parse(input, if is_enum { ENUM_KEYS } else { STRUCT_KEYS }, errors);
+        let attrs = Attrs::parse(input, is_enum, errors);
         let shape = match &input.data {
             Data::Struct(data) => {
                 let target = Self::target(ident, &data.fields, attrs.id, errors);
@@ -101,14 +114,15 @@ impl CommandModel {
                 if data.variants.is_empty() {
                     errors.at(ident.span(), "a command enum needs at least one variant");
                 }
-                Some(Shape::Enum { variants })
+                let complete = variants.len() == data.variants.len();
+                Some(Shape::Enum { variants, complete })
             }
             Data::Union(data) => {
                 errors.spanned(
                     data.union_token,
                     "`Command` derives on a struct or an enum, not a union",
                 );
-                return Parsed {
+                return CommandModel {
                     header: None,
                     shape: None,
                 };
@@ -123,12 +137,17 @@ impl CommandModel {
                 ),
             );
         }
-        let header = attrs.aggregate.map(|aggregate| Header {
-            ident: ident.clone(),
-            krate: attrs.krate.unwrap_or_else(attr::default_crate_path),
-            aggregate,
-        });
-        Parsed { header, shape }
+        // A generic type is itself the mistake: an impl without its generics would only add
+        // errors.
+        let header = attrs
+            .aggregate
+            .filter(|_| !generic)
+            .map(|aggregate| Header {
+                ident: ident.clone(),
+                krate: attrs.krate.unwrap_or_else(attr::default_crate_path),
+                aggregate,
+            });
+        CommandModel { header, shape }
     }
 
     /// Exactly one of: one `#[id]` field, or an `id = accessor`.
@@ -165,16 +184,12 @@ impl CommandModel {
                     ),
                 );
             }
-            errors.spanned(
-                marked[0].2,
-                format!("`{first}` is marked `#[id]` first here"),
-            );
             return None;
         }
         match (marked.pop(), accessor) {
             (Some((member, ty, _)), None) => Some(Target::Field(member, Box::new(ty))),
             (None, Some(path)) => Some(Target::Accessor(path)),
-            (Some((member, _, attribute)), Some(path)) => {
+            (Some((member, _, attribute)), Some(_)) => {
                 let field = member_name(&member);
                 errors.spanned(
                     attribute,
@@ -183,7 +198,6 @@ impl CommandModel {
                          `#[command(id = ...)]`: keep one of them"
                     ),
                 );
-                errors.spanned(path, "the id accessor is declared here");
                 None
             }
             (None, None) => {
@@ -201,61 +215,60 @@ impl CommandModel {
 }
 
 impl Attrs {
-    fn parse(input: &DeriveInput, accepted: &'static [&'static str], errors: &mut Errors) -> Attrs {
+    /// `#[command(...)]` of a command struct, or of an enum of commands (which takes only
+    /// `aggregate` and `crate`).
+    fn parse(input: &DeriveInput, is_enum: bool, errors: &mut Errors) -> Attrs {
         let mut attrs = Attrs::default();
-        let mut seen = SeenKeys::default();
-        let what = if accepted.len() == STRUCT_KEYS.len() {
-            "command"
-        } else {
-            "command enum"
-        };
-        for attribute in input.attrs.iter().filter(|a| a.path().is_ident("command")) {
-            let result = attribute.parse_nested_meta(|meta| {
-                let key = accepted.iter().find(|k| meta.path.is_ident(k)).copied();
-                let Some(key) = key else {
-                    if ENUM_KEYS.len() == accepted.len()
-                        && STRUCT_KEYS.iter().any(|k| meta.path.is_ident(k))
-                    {
-                        return Err(meta.error(format!(
-                            "`{}` belongs on each command struct, not on the enum that routes them",
-                            attr::key_name(&meta)
-                        )));
-                    }
-                    return Err(attr::unknown_key(&meta, what, accepted));
-                };
-                seen.first(&meta, key)?;
+        if is_enum {
+            let on_structs = "belongs on each command struct, not on the enum that routes them";
+            let elsewhere = [
+                ("expect", on_structs),
+                ("id", on_structs),
+                ("name", on_structs),
+            ];
+            let command_enum = Attr::new("command", "command enum").with_elsewhere(&elsewhere);
+            attr::parse_keys(&input.attrs, &command_enum, errors, |key, meta, _| {
                 match key {
-                    "aggregate" => attrs.aggregate = Some(meta.value()?.parse()?),
-                    "crate" => attrs.krate = Some(attr::parse_crate_path(&meta)?),
-                    "id" => attrs.id = Some(meta.value()?.parse()?),
-                    "name" => attrs.name = Some(meta.value()?.parse::<LitStr>()?.value()),
-                    "expect" => {
-                        let value: Ident = meta.value()?.parse().map_err(|e| {
-                            syn::Error::new(e.span(), format!("`expect` takes {EXPECT_VALUES}"))
-                        })?;
-                        let expect = match value.to_string().as_str() {
-                            "new" => Expect::New,
-                            "existing" => Expect::Existing,
-                            "any" => Expect::Any,
-                            other => {
-                                return Err(syn::Error::new(
-                                    value.span(),
-                                    format!("unknown `expect = {other}`; write {EXPECT_VALUES}"),
-                                ));
-                            }
-                        };
-                        attrs.expect = Some((expect, value.span()));
-                    }
-                    _ => unreachable!("every accepted key is handled"),
+                    EnumKey::Aggregate => attrs.aggregate = Some(meta.value()?.parse()?),
+                    EnumKey::Crate => attrs.krate = Some(attr::parse_crate_path(meta)?),
                 }
                 Ok(())
             });
-            if let Err(e) = result {
-                errors.push(e);
-            }
+            return attrs;
         }
+        let command = Attr::new("command", "command");
+        attr::parse_keys(&input.attrs, &command, errors, |key, meta, _| {
+            match key {
+                StructKey::Aggregate => attrs.aggregate = Some(meta.value()?.parse()?),
+                StructKey::Crate => attrs.krate = Some(attr::parse_crate_path(meta)?),
+                StructKey::Id => attrs.id = Some(meta.value()?.parse()?),
+                StructKey::Name => attrs.name = Some(meta.value()?.parse::<LitStr>()?.value()),
+                StructKey::Expect => attrs.expect = Some(parse_expect(meta)?),
+            }
+            Ok(())
+        });
         attrs
     }
+}
+
+/// `expect = new | existing | any`.
+fn parse_expect(meta: &syn::meta::ParseNestedMeta) -> syn::Result<(Expect, Span)> {
+    let value: Ident = meta
+        .value()?
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), format!("`expect` takes {EXPECT_VALUES}")))?;
+    let expect = match value.to_string().as_str() {
+        "new" => Expect::New,
+        "existing" => Expect::Existing,
+        "any" => Expect::Any,
+        other => {
+            return Err(syn::Error::new(
+                value.span(),
+                format!("unknown `expect = {other}`; write {EXPECT_VALUES}"),
+            ));
+        }
+    };
+    Ok((expect, value.span()))
 }
 
 /// `account` for a named field, `0` for a tuple field.
@@ -282,148 +295,5 @@ fn reject_stray_field_attrs(fields: &Fields, errors: &mut Errors) {
         for attribute in field.attrs.iter().filter(|a| a.path().is_ident("command")) {
             errors.spanned(attribute, "`#[command(...)]` goes on the command struct; mark the target id field with `#[id]`");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{CommandModel, Expect, Parsed, Shape, Target};
-    use crate::errors::Errors;
-    use syn::{Member, parse_quote};
-
-    fn parse(input: syn::DeriveInput) -> (Parsed, Vec<String>) {
-        let mut errors = Errors::default();
-        let parsed = CommandModel::parse(&input, &mut errors);
-        (parsed, errors.messages())
-    }
-
-    /// The struct shape of a command that parsed without error.
-    fn struct_shape(input: syn::DeriveInput) -> (String, Expect, Target) {
-        let (parsed, errors) = parse(input);
-        assert!(errors.is_empty(), "{errors:?}");
-        assert!(parsed.header.is_some());
-        match parsed.shape {
-            Some(Shape::Struct {
-                name,
-                expect,
-                target,
-            }) => (name, expect, target),
-            _ => panic!("expected a struct command"),
-        }
-    }
-
-    #[test]
-    fn an_id_field_and_the_defaults() {
-        let (name, expect, target) = struct_shape(parse_quote! {
-            #[command(aggregate = Account)]
-            struct Deposit { #[id] account: String, amount: i64 }
-        });
-        assert_eq!(name, "Deposit");
-        assert!(matches!(expect, Expect::Existing));
-        assert!(
-            matches!(target, Target::Field(Member::Named(field), ty) if field == "account" && *ty == parse_quote!(String))
-        );
-    }
-
-    #[test]
-    fn a_tuple_field_an_accessor_a_name_and_every_expect() {
-        let (_, expect, target) = struct_shape(parse_quote! {
-            #[command(aggregate = Account, expect = new)]
-            struct Close(String, #[id] AccountId);
-        });
-        assert!(matches!(expect, Expect::New));
-        assert!(matches!(target, Target::Field(Member::Unnamed(index), _) if index.index == 1));
-
-        let (name, expect, target) = struct_shape(parse_quote! {
-            #[command(aggregate = Account, expect = any, id = Transfer::source, name = "MoveMoney")]
-            struct Transfer { from: String, to: String }
-        });
-        assert_eq!(name, "MoveMoney");
-        assert!(matches!(expect, Expect::Any));
-        assert!(matches!(target, Target::Accessor(path) if path == parse_quote!(Transfer::source)));
-    }
-
-    #[test]
-    fn id_mistakes_keep_the_header_for_the_fallback_impl() {
-        let (parsed, errors) = parse(parse_quote! {
-            #[command(aggregate = Account)]
-            struct Deposit { amount: i64 }
-        });
-        assert!(parsed.header.is_some() && parsed.shape.is_none());
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].contains("has no target id"), "{}", errors[0]);
-
-        let (parsed, errors) = parse(parse_quote! {
-            #[command(aggregate = Account)]
-            struct Deposit { #[id] account: String, #[id] branch: String }
-        });
-        assert!(parsed.header.is_some() && parsed.shape.is_none());
-        assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(
-            errors[0].contains("marks both `account` and `branch`"),
-            "{}",
-            errors[0]
-        );
-    }
-
-    #[test]
-    fn attribute_mistakes_are_rejected_at_their_key() {
-        let (parsed, errors) = parse(parse_quote! {
-            #[command(expect = exists)]
-            struct Deposit { #[id] account: String }
-        });
-        assert!(parsed.header.is_none());
-        assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(
-            errors[0].starts_with("unknown `expect = exists`"),
-            "{}",
-            errors[0]
-        );
-        assert!(
-            errors[1].contains("does not say which aggregate"),
-            "{}",
-            errors[1]
-        );
-
-        let (_, errors) = parse(parse_quote! {
-            #[command(aggregate = Account, retries = 3)]
-            struct Deposit { #[id] account: String }
-        });
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(
-            errors[0].starts_with("unknown command attribute `retries`"),
-            "{}",
-            errors[0]
-        );
-    }
-
-    #[test]
-    fn an_enum_routes_its_variants_and_takes_no_struct_keys() {
-        let (parsed, errors) = parse(parse_quote! {
-            #[command(aggregate = Account)]
-            enum AccountCommand { Open(Open), Deposit(Deposit) }
-        });
-        assert!(errors.is_empty(), "{errors:?}");
-        let Some(Shape::Enum { variants }) = parsed.shape else {
-            panic!("expected an enum command");
-        };
-        let idents: Vec<_> = variants.iter().map(|(v, _)| v.to_string()).collect();
-        assert_eq!(idents, ["Open", "Deposit"]);
-
-        let (_, errors) = parse(parse_quote! {
-            #[command(aggregate = Account, expect = new)]
-            enum AccountCommand { Open(Open), Close { account: String } }
-        });
-        assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(
-            errors[0].starts_with("`expect` belongs on each command struct"),
-            "{}",
-            errors[0]
-        );
-        assert!(
-            errors[1].contains("must wrap exactly one command struct"),
-            "{}",
-            errors[1]
-        );
     }
 }

@@ -1,17 +1,22 @@
-//! Generates the `Event`, `ApplyTo` and `From` impls of a checked event enum.
+//! Generates the `Event`, `ApplyTo`, `ProjectTo` and `From` impls of an event enum, from
+//! what of it is valid: after a mistake, the variants that parsed still get their impls, so
+//! the user's handlers (`Deposited { .. }.into()`) report nothing on top of the mistake.
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Ident, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::model::{EventEnum, EventVariant, UpcastStep};
 use crate::attr::local;
+use crate::derive::in_const;
+use crate::dispatch::{Dispatch, dispatch_impl};
 
 pub fn expand(model: &EventEnum) -> TokenStream {
     let EventEnum {
         ident,
         krate,
         variants,
+        complete,
     } = model;
     let names: Vec<&str> = variants.iter().map(|v| v.name.0.as_str()).collect();
     let stored_names: Vec<&str> = variants
@@ -30,8 +35,6 @@ pub fn expand(model: &EventEnum) -> TokenStream {
         payload,
         ..
     } = &locals;
-    let apply_to = apply_to_impl(model);
-    let project_to = project_to_impl(model);
     let variant_infos = variants.iter().map(|v| {
         let (variant, name, version) = (v.ident.to_string(), &v.name.0, v.version);
         let aliases = v.aliases.iter().map(|(alias, _)| alias);
@@ -39,50 +42,89 @@ pub fn expand(model: &EventEnum) -> TokenStream {
             #krate::__private::VariantInfo { variant: #variant, name: #name, aliases: &[#(#aliases),*], version: #version }
         }
     });
+    // A variant that did not parse has no arm: the others still match.
+    let rest = (!complete).then(|| quote! { _ => ::core::unreachable!(), });
+    let payloads: Vec<(&Ident, &syn::Type)> =
+        variants.iter().map(|v| (&v.ident, &v.payload)).collect();
+    let apply_to = dispatch_impl(krate, ident, &payloads, *complete, &apply_dispatch(krate));
+    let project_to = dispatch_impl(krate, ident, &payloads, *complete, &project_dispatch(krate));
     let from_impls = from_impls(model);
 
-    quote! {
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals, unused_qualifications, clippy::all)]
-        const _: () = {
-            #[automatically_derived]
-            impl #krate::Event for #ident {
-                const NAMES: &'static [&'static str] = &[#(#names),*];
-                const STORED_NAMES: &'static [&'static str] = &[#(#stored_names),*];
-                const VARIANTS: &'static [#krate::__private::VariantInfo] = &[#(#variant_infos),*];
+    in_const(quote! {
+        #[automatically_derived]
+        impl #krate::Event for #ident {
+            const NAMES: &'static [&'static str] = &[#(#names),*];
+            const STORED_NAMES: &'static [&'static str] = &[#(#stored_names),*];
+            const VARIANTS: &'static [#krate::__private::VariantInfo] = &[#(#variant_infos),*];
 
-                #[inline]
-                fn event_type(&self) -> &'static str {
-                    match self { #(Self::#variant_idents(_) => #names,)* }
-                }
-
-                #[inline]
-                fn schema_version(&self) -> u32 {
-                    match self { #(Self::#variant_idents(_) => #versions,)* }
-                }
-
-                fn encode(&self) -> ::core::result::Result<#krate::__private::EncodedEvent, #krate::EncodeError> {
-                    match self { #(#encode_arms)* }
-                }
-
-                fn decode(
-                    #event_type: &str,
-                    #schema_version: u32,
-                    #payload: &[u8],
-                ) -> ::core::result::Result<Self, #krate::DecodeFailure> {
-                    match #event_type {
-                        #(#decode_arms)*
-                        _ => ::core::result::Result::Err(#krate::DecodeFailure::UnknownType {
-                            known: <Self as #krate::Event>::STORED_NAMES,
-                        }),
-                    }
-                }
+            #[inline]
+            fn event_type(&self) -> &'static str {
+                match self { #(Self::#variant_idents(_) => #names,)* #rest }
             }
 
-            #apply_to
-            #project_to
-            #from_impls
-        };
+            #[inline]
+            fn schema_version(&self) -> u32 {
+                match self { #(Self::#variant_idents(_) => #versions,)* #rest }
+            }
+
+            fn encode(&self) -> ::core::result::Result<#krate::__private::EncodedEvent, #krate::EncodeError> {
+                match self { #(#encode_arms)* #rest }
+            }
+
+            fn decode(
+                #event_type: &str,
+                #schema_version: u32,
+                #payload: &[u8],
+            ) -> ::core::result::Result<Self, #krate::DecodeFailure> {
+                match #event_type {
+                    #(#decode_arms)*
+                    _ => ::core::result::Result::Err(#krate::DecodeFailure::UnknownType {
+                        known: <Self as #krate::Event>::STORED_NAMES,
+                    }),
+                }
+            }
+        }
+
+        #apply_to
+        #project_to
+        #from_impls
+    })
+}
+
+/// `ApplyTo<A>`: each variant to `Apply<Payload>::apply(target, &payload)`.
+fn apply_dispatch(krate: &syn::Path) -> Dispatch {
+    let (target, krate) = (local("target"), krate.clone());
+    Dispatch {
+        dispatch: "ApplyTo",
+        handler: "Apply",
+        target: "__AnnalsTarget",
+        signature: quote! { fn apply_to(&self, #target: &mut __AnnalsTarget) },
+        arm: Box::new(move |event, payload| {
+            quote! { #krate::Apply::<#payload>::apply(#target, #event) }
+        }),
+    }
+}
+
+/// `ProjectTo<P>`: each variant to `Project<Payload>::project(projection, Recorded)`, with
+/// the envelope of the recorded event.
+fn project_dispatch(krate: &syn::Path) -> Dispatch {
+    let (recorded, projection, krate) = (local("recorded"), local("projection"), krate.clone());
+    Dispatch {
+        dispatch: "ProjectTo",
+        handler: "Project",
+        target: "__AnnalsProjection",
+        signature: quote! {
+            fn project_to(
+                self,
+                #recorded: &#krate::store::RecordedEvent,
+                #projection: &mut __AnnalsProjection,
+            )
+        },
+        arm: Box::new(move |event, payload| {
+            quote! {
+                #krate::Project::<#payload>::project(#projection, #krate::Recorded::new(#recorded, #event))
+            }
+        }),
     }
 }
 
@@ -150,7 +192,14 @@ fn decode_arm(krate: &syn::Path, variant: &EventVariant, locals: &Locals) -> Tok
     let current = quote_spanned! {payload.span()=>
         #krate::__private::decode_payload::<#payload>(#bytes).map(Self::#ident)
     };
-    let older = (1..*version).map(|from| {
+    // After a mistake in the chain, only the current version decodes: the chain's error is
+    // reported, and generating it would add more.
+    let older_versions = if variant.chain_is_complete() {
+        1..*version
+    } else {
+        1..1
+    };
+    let older = older_versions.map(|from| {
         let chain = upcast_chain(krate, variant, from, locals);
         quote! { #from => { #chain } }
     });
@@ -244,89 +293,6 @@ fn upcast_chain(
     body
 }
 
-/// `impl<A: Apply<P1> + Apply<P2> + ...> ApplyTo<A> for Enum`, each bound spanned at its
-/// variant's payload so a missing handler points there.
-fn apply_to_impl(model: &EventEnum) -> TokenStream {
-    let EventEnum {
-        ident,
-        krate,
-        variants,
-    } = model;
-    let bounds = variants.iter().map(|v| {
-        let payload = &v.payload;
-        let span = payload.span();
-        let krate = crate::attr::respan(krate, span);
-        quote_spanned! {span=> __AnnalsTarget: #krate::Apply<#payload>, }
-    });
-    let (event, target) = (local("event"), local("target"));
-    let arms = variants.iter().map(|v| {
-        let (variant, payload) = (&v.ident, &v.payload);
-        quote! { Self::#variant(#event) => #krate::Apply::<#payload>::apply(#target, #event), }
-    });
-    // The impl is spanned at the enum's name, not at the derive: rustc then reports an unmet
-    // bound as "required for `AccountEvent` to implement `ApplyTo<Account>`" with the
-    // payload whose bound failed, instead of blaming a derive-added type parameter and
-    // advising a hand-written impl.
-    let span = ident.span();
-    let krate_here = crate::attr::respan(krate, span);
-    quote_spanned! {span=>
-        #[automatically_derived]
-        impl<__AnnalsTarget: ?::core::marker::Sized> #krate_here::dispatch::ApplyTo<__AnnalsTarget> for #ident
-        where
-            #(#bounds)*
-        {
-            #[inline]
-            fn apply_to(&self, #target: &mut __AnnalsTarget) {
-                match self { #(#arms)* }
-            }
-        }
-    }
-}
-
-/// `impl<P: Project<P1> + Project<P2> + ...> ProjectTo<P> for Enum`: each variant handed to
-/// its projection handler with the envelope. Bounds spanned as in [`apply_to_impl`].
-fn project_to_impl(model: &EventEnum) -> TokenStream {
-    let EventEnum {
-        ident,
-        krate,
-        variants,
-    } = model;
-    let bounds = variants.iter().map(|v| {
-        let payload = &v.payload;
-        let span = payload.span();
-        let krate = crate::attr::respan(krate, span);
-        quote_spanned! {span=> __AnnalsProjection: #krate::Project<#payload>, }
-    });
-    let (event, recorded, projection) = (local("event"), local("recorded"), local("projection"));
-    let arms = variants.iter().map(|v| {
-        let (variant, payload) = (&v.ident, &v.payload);
-        quote! {
-            Self::#variant(#event) => #krate::Project::<#payload>::project(
-                #projection,
-                #krate::Recorded::new(#recorded, #event),
-            ),
-        }
-    });
-    let span = ident.span();
-    let krate_here = crate::attr::respan(krate, span);
-    quote_spanned! {span=>
-        #[automatically_derived]
-        impl<__AnnalsProjection: ?::core::marker::Sized> #krate_here::dispatch::ProjectTo<__AnnalsProjection> for #ident
-        where
-            #(#bounds)*
-        {
-            #[inline]
-            fn project_to(
-                self,
-                #recorded: &#krate_here::store::RecordedEvent,
-                #projection: &mut __AnnalsProjection,
-            ) {
-                match self { #(#arms)* }
-            }
-        }
-    }
-}
-
 /// `From<Payload> for Enum`, for payload types used by exactly one variant.
 fn from_impls(model: &EventEnum) -> TokenStream {
     let EventEnum {
@@ -347,36 +313,4 @@ fn from_impls(model: &EventEnum) -> TokenStream {
             }
         })
         .collect()
-}
-
-/// After an error: an `Event` impl that compiles, so the user's other uses of the enum do
-/// not pile more errors on top of the real one.
-pub fn fallback(model: &EventEnum) -> TokenStream {
-    let EventEnum { ident, krate, .. } = model;
-    let span = Span::call_site();
-    quote_spanned! {span=>
-        const _: () = {
-            impl #krate::Event for #ident {
-                const NAMES: &'static [&'static str] = &[];
-                const STORED_NAMES: &'static [&'static str] = &[];
-                const VARIANTS: &'static [#krate::__private::VariantInfo] = &[];
-                fn event_type(&self) -> &'static str { ::core::unreachable!() }
-                fn schema_version(&self) -> u32 { ::core::unreachable!() }
-                fn encode(&self) -> ::core::result::Result<#krate::__private::EncodedEvent, #krate::EncodeError> {
-                    ::core::unreachable!()
-                }
-                fn decode(_: &str, _: u32, _: &[u8]) -> ::core::result::Result<Self, #krate::DecodeFailure> {
-                    ::core::unreachable!()
-                }
-            }
-            impl<__AnnalsTarget: ?::core::marker::Sized> #krate::dispatch::ApplyTo<__AnnalsTarget> for #ident {
-                fn apply_to(&self, _: &mut __AnnalsTarget) { ::core::unreachable!() }
-            }
-            impl<__AnnalsProjection: ?::core::marker::Sized> #krate::dispatch::ProjectTo<__AnnalsProjection> for #ident {
-                fn project_to(self, _: &#krate::store::RecordedEvent, _: &mut __AnnalsProjection) {
-                    ::core::unreachable!()
-                }
-            }
-        };
-    }
 }

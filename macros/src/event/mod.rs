@@ -1,25 +1,32 @@
 //! `#[derive(Event)]`: stable names, schema versions, upcast chains, payload codec, and the
-//! generic apply dispatch `ApplyTo<A>`.
+//! dispatch of each variant to its handler (`ApplyTo`, `ProjectTo`).
 
+mod check;
 mod expand;
 mod model;
+#[cfg(test)]
+mod tests;
 
 use proc_macro2::TokenStream;
 use syn::DeriveInput;
 
+pub use self::model::EventEnum;
+use crate::derive::Model;
 use crate::errors::Errors;
 
-pub fn derive(input: &DeriveInput) -> TokenStream {
-    let mut errors = Errors::default();
-    let model = model::EventEnum::parse(input, &mut errors);
-    if errors.is_empty() {
-        expand::expand(&model)
-    } else {
-        let mut out = errors.to_compile_errors();
-        // A generic enum is itself the error: an impl without its generics would only add more.
-        if input.generics.params.is_empty() {
-            out.extend(expand::fallback(&model));
+impl Model for EventEnum {
+    fn parse(input: &DeriveInput, errors: &mut Errors) -> Option<Self> {
+        EventEnum::parse(input, errors)
+    }
+
+    fn check(&self, errors: &mut Errors) {
+        self.check_names(errors);
+        for variant in &self.variants {
+            variant.check_chain(errors);
         }
-        out
+    }
+
+    fn expand(&self) -> TokenStream {
+        expand::expand(self)
     }
 }

@@ -6,6 +6,7 @@ use syn::{Ident, Path};
 
 use super::model::{EventSource, ProjectionModel, Selection};
 use crate::attr::{local, located, respan};
+use crate::derive::in_const;
 
 pub fn expand(model: &ProjectionModel) -> TokenStream {
     let ProjectionModel {
@@ -13,8 +14,9 @@ pub fn expand(model: &ProjectionModel) -> TokenStream {
         krate,
         name,
         version,
-        events,
+        ..
     } = model;
+    let events = &model.sources(None);
     let (names, recorded) = (local("names"), local("recorded"));
     let collect = events
         .iter()
@@ -38,11 +40,10 @@ pub fn expand(model: &ProjectionModel) -> TokenStream {
             }
         }
     });
-    quote! {
-        #[doc(hidden)]
-        #[allow(unused_qualifications, unreachable_patterns, clippy::all)]
-        const _: () = {
+    let distinct_names = distinct_names(krate, ident, events);
+    in_const(quote! {
             #project
+            #distinct_names
 
             #[automatically_derived]
             impl #krate::Projection for #ident {
@@ -63,8 +64,49 @@ pub fn expand(model: &ProjectionModel) -> TokenStream {
                     ::core::result::Result::Ok(())
                 }
             }
-        };
+    })
+}
+
+/// A constant that fails to compile, naming the name and both enums, when two of the
+/// enums read store events under one name: the projection could not tell them apart.
+fn distinct_names(krate: &Path, ident: &Ident, events: &[EventSource]) -> Option<TokenStream> {
+    if events.len() < 2 {
+        return None;
     }
+    let consumer = ident.to_string();
+    let enums = events.iter().map(|source| {
+        let path = &source.path;
+        let written = quote::ToTokens::to_token_stream(path)
+            .to_string()
+            .replace(' ', "");
+        let (variants, selected) = match &source.selection {
+            Selection::All => {
+                let span = first_span(path);
+                let krate_here = respan(krate, span);
+                let variants = quote_spanned! {span=>
+                    <#path as #krate_here::dispatch::ConsumedBy<#ident>>::VARIANTS
+                };
+                (variants, Vec::new())
+            }
+            Selection::Variants(variants) => (
+                quote! { <#path as #krate::Event>::VARIANTS },
+                variants.iter().map(Ident::to_string).collect(),
+            ),
+        };
+        quote! {
+            #krate::__private::ConsumedEnum {
+                path: #written,
+                variants: #variants,
+                selected: &[#(#selected),*],
+            }
+        }
+    });
+    // Reported at the second enum listed: the one a clash is found with.
+    let span = first_span(&events[1].path);
+    let krate_here = respan(krate, span);
+    Some(quote_spanned! {span=>
+        const _: () = #krate_here::__private::assert_no_shared_names(#consumer, &[#(#enums),*]);
+    })
 }
 
 /// Appends the stored names `source` consumes to `names`: all of the enum's, or those of
@@ -72,9 +114,13 @@ pub fn expand(model: &ProjectionModel) -> TokenStream {
 fn collect_types(krate: &Path, source: &EventSource, names: &Ident) -> TokenStream {
     let path = &source.path;
     match &source.selection {
-        Selection::All => quote! {
-            #names.extend_from_slice(<#path as #krate::Event>::STORED_NAMES);
-        },
+        Selection::All => {
+            let span = first_span(path);
+            let krate_here = respan(krate, span);
+            quote_spanned! {span=>
+                #names.extend_from_slice(<#path as #krate_here::dispatch::ConsumedBy<Self>>::NAMES);
+            }
+        }
         Selection::Variants(variants) => {
             let variants = variants.iter().map(Ident::to_string);
             let (wanted, info) = (local("wanted"), local("info"));
@@ -105,15 +151,13 @@ fn dispatch(krate: &Path, source: &EventSource, recorded: &Ident) -> TokenStream
             // reported there, naming the projection and the payload.
             let span = first_span(path);
             let krate_here = respan(krate, span);
-            let (event_here, recorded_here) = (located(&event, span), located(recorded, span));
+            let recorded_here = located(recorded, span);
             let project = quote_spanned! {span=>
-                <#path as #krate_here::dispatch::ProjectTo<Self>>::project_to(#event_here, #recorded_here, self);
+                <#path as #krate_here::dispatch::ConsumedBy<Self>>::project_recorded(#recorded_here, self)
             };
             quote! {
-                if <#path as #krate::Event>::STORED_NAMES.contains(&#recorded.event_type.as_str()) {
-                    let #event = <#path as #krate::Event>::decode_recorded(#recorded)?;
-                    #project
-                    return ::core::result::Result::Ok(());
+                if let ::core::option::Option::Some(#event) = #project {
+                    return #event;
                 }
             }
         }
@@ -165,31 +209,4 @@ fn first_span(path: &Path) -> Span {
         .first()
         .map(|segment| segment.ident.span())
         .unwrap_or_else(Span::call_site)
-}
-
-/// After an error: a `Projection` impl that reads nothing, so the user's other uses of the
-/// type do not pile more errors on top of the real one.
-pub fn fallback(model: &ProjectionModel) -> TokenStream {
-    let ProjectionModel {
-        ident,
-        krate,
-        name,
-        version,
-        ..
-    } = model;
-    quote! {
-        const _: () = {
-            impl #krate::Projection for #ident {
-                const NAME: &'static str = #name;
-                const VERSION: u32 = #version;
-                fn event_types() -> ::std::vec::Vec<&'static str> { ::std::vec::Vec::new() }
-                fn project_recorded(
-                    &mut self,
-                    _: &#krate::store::RecordedEvent,
-                ) -> ::core::result::Result<(), #krate::EventDecodeError> {
-                    ::core::result::Result::Ok(())
-                }
-            }
-        };
-    }
 }

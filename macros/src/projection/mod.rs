@@ -2,25 +2,32 @@
 //! (whole event enums, or some of their variants), and the dispatch of each recorded event
 //! to the struct's `Project` handlers.
 
+mod check;
 mod expand;
 mod model;
+#[cfg(test)]
+mod tests;
 
 use proc_macro2::TokenStream;
 use syn::DeriveInput;
 
+pub use self::model::ProjectionModel;
+use crate::derive::Model;
 use crate::errors::Errors;
 
-pub fn derive(input: &DeriveInput) -> TokenStream {
-    let mut errors = Errors::default();
-    let model = model::ProjectionModel::parse(input, &mut errors);
-    if errors.is_empty() {
-        expand::expand(&model)
-    } else {
-        let mut out = errors.to_compile_errors();
-        // A generic type is itself the error: an impl without its generics would only add more.
-        if input.generics.params.is_empty() {
-            out.extend(expand::fallback(&model));
-        }
-        out
+impl Model for ProjectionModel {
+    fn parse(input: &DeriveInput, errors: &mut Errors) -> Option<Self> {
+        let model = ProjectionModel::parse(input, errors);
+        // A generic type is itself the mistake: an impl without its generics would only
+        // add errors.
+        (!model.generic).then_some(model)
+    }
+
+    fn check(&self, errors: &mut Errors) {
+        self.sources(Some(errors));
+    }
+
+    fn expand(&self) -> TokenStream {
+        expand::expand(self)
     }
 }

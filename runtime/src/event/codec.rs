@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{DecodeFailure, UpcastError};
 
-/// Decodes a payload as `T`.
+/// Decodes a payload as `T` (an older version's type, which need not serialize).
 #[inline]
 pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeFailure> {
     serde_json::from_slice(payload).map_err(|source| DecodeFailure::Payload {

@@ -8,6 +8,7 @@
 
 pub(crate) mod codec;
 mod error;
+pub(crate) mod names;
 
 use self::codec::{EncodedEvent, VariantInfo};
 pub use self::error::{DecodeFailure, EncodeError, EventDecodeError, UpcastError};
