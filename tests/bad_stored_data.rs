@@ -474,6 +474,10 @@ impl EventStore for GappyStore {
     {
         self.0.head_position()
     }
+
+    fn catalog(&self) -> &annals::store::Catalog {
+        self.0.catalog()
+    }
 }
 
 impl SnapshotStore for GappyStore {

@@ -70,6 +70,10 @@ impl EventStore for CountingStore {
     async fn head_position(&self) -> Result<u64, StoreError> {
         self.inner.head_position().await
     }
+
+    fn catalog(&self) -> &annals::store::Catalog {
+        self.inner.catalog()
+    }
 }
 
 #[async_trait]

@@ -478,6 +478,10 @@ impl EventStore for RacingStore {
     {
         self.inner.head_position()
     }
+
+    fn catalog(&self) -> &annals::store::Catalog {
+        self.inner.catalog()
+    }
 }
 
 impl SnapshotStore for RacingStore {

@@ -152,6 +152,9 @@ impl<S: EventStore + CheckpointStore> EventStore for CrashBeforeCheckpoint<S> {
     async fn head_position(&self) -> Result<u64, StoreError> {
         self.inner.head_position().await
     }
+    fn catalog(&self) -> &annals::store::Catalog {
+        self.inner.catalog()
+    }
     async fn wait_for_visible_appends(&self, timeout: Duration) -> Result<bool, StoreError> {
         self.inner.wait_for_visible_appends(timeout).await
     }

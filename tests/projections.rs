@@ -293,6 +293,9 @@ impl<S: EventStore> EventStore for Gated<S> {
     async fn head_position(&self) -> Result<u64, annals::store::StoreError> {
         self.inner.head_position().await
     }
+    fn catalog(&self) -> &annals::store::Catalog {
+        self.inner.catalog()
+    }
     async fn wait_for_visible_appends(
         &self,
         timeout: Duration,

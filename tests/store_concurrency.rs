@@ -211,6 +211,9 @@ async fn sqlite_one_winner_per_version_across_handles() {
         async fn head_position(&self) -> Result<u64, annals::store::StoreError> {
             self.0.head_position().await
         }
+        fn catalog(&self) -> &annals::store::Catalog {
+            self.0.catalog()
+        }
     }
     one_winner_per_version(Either(first, second, Arc::new(AtomicUsize::new(0)))).await;
 }

@@ -18,9 +18,17 @@ pub fn expand(model: &ProjectionModel) -> TokenStream {
     } = model;
     let events = &model.sources(None);
     let (names, recorded) = (local("names"), local("recorded"));
-    let collect = events
-        .iter()
-        .map(|source| collect_types(krate, source, &names));
+    let consumed = events.iter().map(|source| {
+        let path = &source.path;
+        let collect = collect_types(krate, source, &names);
+        quote! {
+            {
+                let mut #names = ::std::vec::Vec::new();
+                #collect
+                (#krate::store::Owner::of::<#path>(), #names)
+            }
+        }
+    });
     let dispatch = events
         .iter()
         .map(|source| dispatch(krate, source, &recorded));
@@ -51,9 +59,16 @@ pub fn expand(model: &ProjectionModel) -> TokenStream {
                 const VERSION: u32 = #version;
 
                 fn event_types() -> ::std::vec::Vec<&'static str> {
-                    let mut #names = ::std::vec::Vec::new();
-                    #(#collect)*
-                    #names
+                    ::core::iter::Iterator::collect(::core::iter::Iterator::flat_map(
+                        ::core::iter::IntoIterator::into_iter(
+                            <Self as #krate::Projection>::consumed_enums(),
+                        ),
+                        |(_, #names)| #names,
+                    ))
+                }
+
+                fn consumed_enums() -> ::std::vec::Vec<(#krate::store::Owner, ::std::vec::Vec<&'static str>)> {
+                    ::std::vec::Vec::from([#(#consumed),*])
                 }
 
                 fn project_recorded(

@@ -32,6 +32,15 @@ pub trait Projection: Send + Sync + 'static {
     /// order of `events(...)`. The runner reads only these from the store.
     fn event_types() -> Vec<&'static str>;
 
+    /// The event enums consumed, each with the stored names read of it: the runner claims
+    /// them in the store's [`Catalog`](crate::store::Catalog), so that no other enum's
+    /// events are handed to this projection's handlers. `#[derive(Projection)]` writes it;
+    /// none by default.
+    #[doc(hidden)]
+    fn consumed_enums() -> Vec<(crate::store::Owner, Vec<&'static str>)> {
+        Vec::new()
+    }
+
     /// Decodes `recorded` and hands it to its handler. An event of a type the projection
     /// does not consume is ignored.
     fn project_recorded(&mut self, recorded: &RecordedEvent) -> Result<(), EventDecodeError>;

@@ -16,7 +16,8 @@ pub use self::error::{CommandError, LoadError};
 pub use self::outcome::{CommandOutcome, Envelope, Loaded};
 pub use self::policy::{RetryPolicy, SnapshotPolicy};
 use crate::aggregate::Aggregate;
-use crate::store::{EventStore, SnapshotStore};
+use crate::event::Event;
+use crate::store::{ClaimError, EventStore, Owner, SnapshotStore};
 
 /// Runs commands on aggregates of type `A` stored in `S`.
 ///
@@ -100,15 +101,36 @@ where
     S: EventStore + SnapshotStore,
 {
     /// A repository over `store`, with no snapshots and the default retry policy.
+    ///
+    /// # Panics
+    ///
+    /// When another aggregate of the store (see [`Catalog`](crate::store::Catalog)) has `A`'s stream kind, or
+    /// another event enum stores events under one of `A::Event`'s names: a mistake in the
+    /// domain's declarations, which [`try_new`](Repository::try_new) returns instead.
+    #[track_caller]
     pub fn new(store: S) -> Self {
-        Repository {
+        match Self::try_new(store) {
+            Ok(repository) => repository,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// A repository over `store`, after claiming `A`'s stream kind and its events' names in
+    /// the store's [`Catalog`](crate::store::Catalog): refused when another aggregate has the kind (their streams
+    /// would mix) or another enum one of the names (readers could not tell their events
+    /// apart).
+    pub fn try_new(store: S) -> Result<Self, ClaimError> {
+        let catalog = store.catalog();
+        catalog.claim_kind(A::KIND, Owner::of::<A>())?;
+        catalog.claim_event_names(A::Event::STORED_NAMES, Owner::of::<A::Event>())?;
+        Ok(Repository {
             store,
             snapshots: SnapshotPolicy::Never,
             retry: RetryPolicy::default(),
             read_batch: DEFAULT_READ_BATCH,
             cache: None,
             aggregate: PhantomData,
-        }
+        })
     }
 
     /// Sets the snapshot policy. Has an effect only on aggregates declared with

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 
 use super::{
-    AppendResult, EventFilter, EventRef, ExpectedVersion, NewEvent, RecordedEvent, StoreError,
+    AppendResult, Catalog, EventFilter, EventRef, ExpectedVersion, NewEvent, RecordedEvent,
+    StoreError,
 };
 
 /// The callback of [`EventStore::visit_stream`]: sees each event in turn, and stops the
@@ -145,6 +146,11 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The position of the last event in the global log (0 when empty).
     async fn head_position(&self) -> Result<u64, StoreError>;
+
+    /// The types claiming names in this log, shared by the store's clones: repositories
+    /// and projection runners claim their stream kinds and event names here when they are
+    /// built. A store wrapping another hands out the inner store's.
+    fn catalog(&self) -> &Catalog;
 }
 
 /// What every store checks before an append: a stream id it can hold, and at least one

@@ -5,7 +5,9 @@
 //!   file; feature `sqlite`, on by default) and [`PostgresStore`] (production; feature
 //!   `postgres`). Each is a cheap handle to clone.
 //! - **The log**: [`EventStore`] appends [`NewEvent`]s with an [`ExpectedVersion`] check and
-//!   reads [`RecordedEvent`]s back, per stream or in global order ([`EventFilter`]).
+//!   reads [`RecordedEvent`]s back, per stream or in global order ([`EventFilter`]). Its
+//!   [`Catalog`] refuses two aggregates of one stream kind, and two event enums storing
+//!   events under one name.
 //! - **Capabilities** beside the log, each a trait a backend implements: snapshots
 //!   ([`SnapshotStore`]), checkpoints of the log's readers ([`CheckpointStore`]) and SQL read
 //!   models committed with their checkpoint ([`SqlTarget`]).
@@ -13,6 +15,7 @@
 //! Every backend passes the same conformance suite (`annals::testing::conformance`, feature
 //! `testing`), which a third-party backend can run too.
 
+mod catalog;
 mod checkpoint;
 mod columns;
 mod error;
@@ -29,6 +32,7 @@ mod snapshot;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use self::catalog::{Catalog, ClaimError, Owner};
 pub use self::checkpoint::CheckpointStore;
 pub use self::error::StoreError;
 pub use self::event_store::{EventStore, LogVisitor, StreamVisitor};

@@ -101,14 +101,34 @@ impl<S: EventStore + Clone> ProjectionRunner<S> {
     }
 
     /// Starts `projection` from the beginning of the log, in a task of its own.
+    ///
+    /// # Panics
+    ///
+    /// When another event enum of the store (see [`Catalog`](crate::store::Catalog))
+    /// stores events under a name the projection reads: its handlers would be handed that
+    /// enum's events. The same holds for every `spawn_*`.
+    #[track_caller]
     pub fn spawn<P: Projection>(&self, projection: P) -> ProjectionHandle<P> {
         self.spawn_from(projection, 0)
     }
 
     /// Starts `projection` with a read model that already includes every event up to the
     /// event at `checkpoint` (a restored read model, or 0 for the beginning).
+    #[track_caller]
     pub fn spawn_from<P: Projection>(&self, projection: P, checkpoint: u64) -> ProjectionHandle<P> {
+        self.claim::<P>();
         self.start(Shared::new(projection, checkpoint), MemorySink)
+    }
+
+    /// Claims the event names `P` reads in the store's catalog, for the enums `P` reads
+    /// them of.
+    #[track_caller]
+    fn claim<P: Projection>(&self) {
+        for (owner, names) in P::consumed_enums() {
+            if let Err(error) = self.store.catalog().claim_event_names(&names, owner) {
+                panic!("projection `{}`: {error}", P::NAME);
+            }
+        }
     }
 
     /// The name and status of every projection started by this runner (or a clone of it),
@@ -166,6 +186,7 @@ impl<S: EventStore + CheckpointStore + Clone> ProjectionRunner<S> {
         &self,
         projection: P,
     ) -> Result<ProjectionHandle<P>, StoreError> {
+        self.claim::<P>();
         let checkpoint = self.store.checkpoint(&P::checkpoint_key()).await?;
         let shared = Shared::new(projection, checkpoint);
         Ok(self.start(shared, ExternalSink(self.store.clone())))
@@ -180,6 +201,7 @@ impl<S: EventStore + SqlTarget + Clone> ProjectionRunner<S> {
         &self,
         projection: P,
     ) -> Result<ProjectionHandle<P>, StoreError> {
+        self.claim::<P>();
         self.store.prepare_read_model(&P::setup()).await?;
         let checkpoint = self.store.checkpoint(&P::checkpoint_key()).await?;
         let shared = Shared::new(projection, checkpoint);

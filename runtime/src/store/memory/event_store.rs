@@ -6,8 +6,8 @@ use tokio::sync::watch;
 
 use super::{InMemoryStore, start_index};
 use crate::store::{
-    AppendResult, EventFilter, EventStore, ExpectedVersion, LogVisitor, NewEvent, RecordedEvent,
-    StoreError, StreamVisitor, check_append,
+    AppendResult, Catalog, EventFilter, EventStore, ExpectedVersion, LogVisitor, NewEvent,
+    RecordedEvent, StoreError, StreamVisitor, check_append,
 };
 
 #[async_trait]
@@ -186,5 +186,9 @@ impl EventStore for InMemoryStore {
 
     async fn head_position(&self) -> Result<u64, StoreError> {
         Ok(self.read().log.len() as u64)
+    }
+
+    fn catalog(&self) -> &Catalog {
+        &self.shared.catalog
     }
 }

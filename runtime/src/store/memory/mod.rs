@@ -14,7 +14,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio::sync::watch;
 
-use super::{Head, RecordedEvent, Snapshot};
+use super::{Catalog, Head, RecordedEvent, Snapshot};
 
 /// An event store and snapshot store held in memory.
 ///
@@ -70,6 +70,7 @@ struct Shared {
     state: RwLock<State>,
     /// The head position, published after each append (under the write lock).
     head: Head,
+    catalog: Catalog,
 }
 
 #[derive(Default)]
@@ -99,6 +100,7 @@ impl InMemoryStore {
             shared: Arc::new(Shared {
                 state: RwLock::new(State::default()),
                 head: Head::new(0),
+                catalog: Catalog::default(),
             }),
         }
     }

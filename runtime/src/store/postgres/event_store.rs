@@ -11,8 +11,8 @@ use super::codec::{Jsonb, JsonbRef, fill_event, read_event};
 use super::error::{backend, failed, is_version_race};
 use crate::store::columns::{metadata_json, to_i64};
 use crate::store::{
-    AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, LogVisitor, NewEvent,
-    RecordedEvent, StoreError, StreamVisitor, check_append,
+    AppendResult, Catalog, EventFilter, EventRef, EventStore, ExpectedVersion, LogVisitor,
+    NewEvent, RecordedEvent, StoreError, StreamVisitor, check_append,
 };
 
 impl PostgresStore {
@@ -375,6 +375,10 @@ impl EventStore for PostgresStore {
 
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
         Ok(self.scalar(&self.sql.stream_version, &[&stream_id]).await? as u64)
+    }
+
+    fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {

@@ -39,7 +39,7 @@ use self::notifications::{Listener, Notifier, channel};
 pub use self::options::PostgresOptions;
 use self::options::validate_schema_name;
 use self::statements::Sql;
-use crate::store::{AppendResult, Head, StoreError};
+use crate::store::{AppendResult, Catalog, Head, StoreError};
 
 /// An [`EventStore`](crate::store::EventStore) (with snapshots, checkpoints and SQL read
 /// models) on PostgreSQL, over a connection pool.
@@ -66,6 +66,7 @@ pub struct PostgresStore {
     head: Arc<Head>,
     listener: Arc<Listener>,
     notifier: Arc<Notifier>,
+    catalog: Catalog,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -111,6 +112,7 @@ impl PostgresStore {
                 options.notify,
             )),
             notifier: Arc::new(Notifier::new(channel(&options.schema), options.notify)),
+            catalog: Catalog::default(),
             schema: options.schema.into(),
         };
         if options.migrate {

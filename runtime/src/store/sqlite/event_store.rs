@@ -11,8 +11,8 @@ use super::codec::{conversion, fill_event, new_event, now_micros, read_event, ro
 use super::{SqliteStore, statements};
 use crate::store::columns::{metadata_json, to_i64};
 use crate::store::{
-    AppendResult, EventFilter, EventRef, EventStore, ExpectedVersion, LogVisitor, NewEvent,
-    RecordedEvent, StoreError, StreamVisitor, check_append,
+    AppendResult, Catalog, EventFilter, EventRef, EventStore, ExpectedVersion, LogVisitor,
+    NewEvent, RecordedEvent, StoreError, StreamVisitor, check_append,
 };
 
 /// A filtered read of the global log first walks `max_count × this` positions in order
@@ -390,5 +390,9 @@ impl EventStore for SqliteStore {
 
     async fn head_position(&self) -> Result<u64, StoreError> {
         self.with_reader(head_position)
+    }
+
+    fn catalog(&self) -> &Catalog {
+        &self.shared.catalog
     }
 }

@@ -22,7 +22,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::watch;
 
 pub use self::options::{Durability, SqliteOptions};
-use crate::store::{Head, StoreError};
+use crate::store::{Catalog, Head, StoreError};
 
 /// How many idle reader connections the store keeps.
 const IDLE_READERS: usize = 4;
@@ -57,6 +57,7 @@ struct Shared {
     readers: Mutex<Vec<Connection>>,
     /// Appends made through this handle (or a clone): wakes live readers.
     head: Head,
+    catalog: Catalog,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -84,6 +85,7 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 head: Head::new(head),
+                catalog: Catalog::default(),
             }),
         })
     }
