@@ -77,7 +77,7 @@ async fn main() -> ExitCode {
                     println!("annals orders, on PostgreSQL at {shown}, schema {SCHEMA}\n");
                     run_orders(store).await
                 }
-                Ok(Err(error)) => Err(unreachable_postgres(&shown, with_causes(&error))),
+                Ok(Err(error)) => Err(unreachable_postgres(&shown, error)),
                 Err(_) => Err(unreachable_postgres(&shown, "no answer within 10 s")),
             }
         }
@@ -118,21 +118,6 @@ fn unreachable_postgres(url: &str, error: impl Display) -> Error {
          or drop --postgres to use the SQLite file"
     )
     .into()
-}
-
-/// `error` and its causes, `: `-separated (the store's message alone may hide the cause,
-/// such as a refused connection).
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_message = cause.to_string();
-        if !message.contains(&cause_message) {
-            message = format!("{message}: {cause_message}");
-        }
-        source = cause.source();
-    }
-    message
 }
 
 /// The URL without its password, for messages.

@@ -2,7 +2,7 @@
 //! which re-exports them. This file holds only the entry points: each derive is a module
 //! that reads its input into a model (`model.rs`), checks it (`check.rs` where a check needs
 //! more than one attribute) and generates from it (`expand.rs`), through the one entry of
-//! [`derive::derive`].
+//! `derive::derive`.
 
 mod aggregate;
 mod attr;

@@ -8,6 +8,18 @@ use crate::dispatch::ApplyTo;
 /// Implemented by `#[derive(Aggregate)]`, which binds the event family, the domain error and
 /// the stream kind, and generates `apply` from the user's [`Apply`] handlers.
 ///
+/// # Attributes
+///
+/// `#[aggregate(...)]` on the state's struct (or enum):
+///
+/// | key | meaning | default |
+/// | --- | --- | --- |
+/// | `event = E` | the event enum the aggregate records; an [`Apply`] impl for each of its payloads | required |
+/// | `error = E` | the domain error its [`Handle`](crate::Handle) impls return (`std::error::Error`) | required |
+/// | `kind = "..."` | the stream kind: the aggregate's streams are `"{kind}-{id}"`; one aggregate per kind in a log | the type's name in snake_case |
+/// | `snapshot(version = N)` | the repository may store snapshots of the state (which derives `Serialize` and `Deserialize`) at schema version N; bump N when the state's shape changes, and older snapshots are ignored | no snapshots |
+/// | `crate = "..."` | the path to annals, for crates that re-export it | `::annals` |
+///
 /// ```
 /// use annals::{Aggregate, Apply, Event};
 /// use serde::{Deserialize, Serialize};
@@ -22,8 +34,8 @@ use crate::dispatch::ApplyTo;
 /// #[error("counter error")]
 /// struct CounterError;
 ///
-/// #[derive(Aggregate, Default)]
-/// #[aggregate(event = CounterEvent, error = CounterError)]
+/// #[derive(Aggregate, Default, Serialize, Deserialize)]
+/// #[aggregate(event = CounterEvent, error = CounterError, kind = "tally", snapshot(version = 1))]
 /// struct Counter { value: u32 }
 ///
 /// impl Apply<Incremented> for Counter {
@@ -33,7 +45,7 @@ use crate::dispatch::ApplyTo;
 /// let mut counter = Counter::default();
 /// counter.apply_event(&CounterEvent::Incremented(Incremented { by: 2 }));
 /// assert_eq!(counter.value, 2);
-/// assert_eq!(Counter::KIND, "counter");
+/// assert_eq!(Counter::stream_id("c-1"), "tally-c-1");
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an aggregate",

@@ -8,6 +8,25 @@ use crate::aggregate::Aggregate;
 /// `#[derive(Command)]` implements it on a struct (the target id is the field marked `#[id]`)
 /// and on an enum whose variants wrap such structs (it routes each variant).
 ///
+/// # Attributes
+///
+/// `#[command(...)]` on a command struct:
+///
+/// | key | meaning | default |
+/// | --- | --- | --- |
+/// | `aggregate = A` | the aggregate that decides it, with `impl Handle<ThisCommand> for A` | required |
+/// | `expect = new \| existing \| any` | the state the target stream must be in: `new` for a command that creates it (refused with [`AlreadyExists`](crate::CommandError::AlreadyExists) if it exists), `existing` ([`NotFound`](crate::CommandError::NotFound) if it does not), `any` to take either | `existing` |
+/// | `id = path::to::fn` | the target id from an accessor, `fn(&Self) -> impl Display`, instead of an `#[id]` field | |
+/// | `name = "..."` | the command's name in logs and traces | the type's name |
+/// | `crate = "..."` | the path to annals, for crates that re-export it | `::annals` |
+///
+/// `#[id]` on one field (a type that is `Display`) names the target aggregate instance: the
+/// stream is `"{kind}-{id}"`. A command has exactly one of `#[id]` or `id = ...`.
+///
+/// On an enum of commands (`enum AccountCommand { Open(Open), Deposit(Deposit) }`, each
+/// variant wrapping one command struct), `#[command(...)]` takes `aggregate` and `crate`
+/// only: each variant keeps its own `expect`, id and name.
+///
 /// ```
 /// # use annals::{Aggregate, Apply, Event};
 /// # use serde::{Deserialize, Serialize};

@@ -16,31 +16,73 @@ use crate::store::{Metadata, NewEvent, RecordedEvent};
 
 /// A family of domain events, usually one enum per aggregate.
 ///
-/// Implemented by `#[derive(Event)]`; implementing it by hand is possible but rarely useful.
+/// Implemented by `#[derive(Event)]` on an enum whose variants each wrap one payload type
+/// (`Deposited(Deposited)`); the derive also writes `From<Payload>` for each payload, so a
+/// handler returns `Deposited { .. }.into()`. Implementing it by hand is possible but rarely
+/// useful.
+///
+/// # Attributes
+///
+/// `#[event(...)]` on a variant:
+///
+/// | key | meaning | default |
+/// | --- | --- | --- |
+/// | `name = "..."` | the stable name the variant's events are stored under; unique in the enum, and in every log it is written to | the variant's name |
+/// | `aliases = ["...", ...]` | former names that still load as this variant: rename a variant and keep its stored events readable | none |
+/// | `version = N` | the payload's current schema version | 1 |
+/// | `upcast(from = K, with = T)` | a stored version-K payload decodes as `T`, then converts with `From<T>` into version K+1's type (the next upcast's `with`, or the payload) | |
+/// | `upcast(from = K, raw = f)` | `f: fn(serde_json::Value) -> Result<serde_json::Value, UpcastError>` rewrites version K's JSON as version K+1's | |
+///
+/// A variant at version N lists one upcast for each older version, 1 to N-1; raw upcasts
+/// come before typed ones. `#[event(crate = "...")]` on the enum sets the path to annals,
+/// for crates that re-export it (default `::annals`).
 ///
 /// ```
-/// use annals::Event;
+/// use annals::{Event, UpcastError};
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 /// struct Opened { owner: String }
 ///
 /// #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-/// struct Deposited { amount: i64 }
+/// struct Deposited { amount: i64, currency: String }
+///
+/// /// How version 2 stored a deposit: no currency.
+/// #[derive(Deserialize)]
+/// struct DepositedV2 { amount: i64 }
+/// impl From<DepositedV2> for Deposited {
+///     fn from(v2: DepositedV2) -> Self { Deposited { amount: v2.amount, currency: "EUR".into() } }
+/// }
+///
+/// /// Version 1 called the amount `cents`.
+/// fn cents_to_amount(mut v1: serde_json::Value) -> Result<serde_json::Value, UpcastError> {
+///     let cents = v1.get("cents").cloned().ok_or_else(|| UpcastError::missing_field("cents"))?;
+///     v1["amount"] = cents;
+///     Ok(v1)
+/// }
 ///
 /// #[derive(Event, Clone, Debug, PartialEq)]
 /// enum AccountEvent {
+///     #[event(name = "AccountOpened", aliases = ["Opened"])]
 ///     Opened(Opened),
-///     #[event(name = "MoneyDeposited")]
+///     #[event(
+///         name = "MoneyDeposited",
+///         version = 3,
+///         upcast(from = 1, raw = cents_to_amount),
+///         upcast(from = 2, with = DepositedV2),
+///     )]
 ///     Deposited(Deposited),
 /// }
 ///
-/// let event = AccountEvent::from(Deposited { amount: 5 });
-/// assert_eq!(event.event_type(), "MoneyDeposited");
+/// let event = AccountEvent::from(Deposited { amount: 5, currency: "EUR".into() });
+/// assert_eq!((event.event_type(), event.schema_version()), ("MoneyDeposited", 3));
 /// let stored = event.to_new_event(Default::default()).unwrap();
-/// assert_eq!(stored.payload, br#"{"amount":5}"#);
-/// let decoded = AccountEvent::decode("MoneyDeposited", 1, &stored.payload).unwrap();
-/// assert_eq!(decoded, event);
+/// assert_eq!(AccountEvent::decode("MoneyDeposited", 3, &stored.payload).unwrap(), event);
+///
+/// // Events stored by older releases load as the current version.
+/// assert_eq!(AccountEvent::decode("MoneyDeposited", 1, br#"{"cents":5}"#).unwrap(), event);
+/// let opened = AccountEvent::decode("Opened", 1, br#"{"owner":"Ada"}"#).unwrap();
+/// assert_eq!(opened.event_type(), "AccountOpened");
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an event type",
