@@ -2,7 +2,7 @@
 //! transaction as their checkpoint, so each event is applied exactly once.
 //!
 //! The statements come from a projection's handlers (see
-//! [`SqlProjection`](crate::projection::SqlProjection)); this is what a database must offer
+//! `annals::projection::SqlProjection`); this is what a database must offer
 //! to run them.
 
 use async_trait::async_trait;
