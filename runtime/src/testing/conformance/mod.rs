@@ -14,7 +14,7 @@
 //!
 //! | suite | what the store implements | what the cases prove |
 //! | --- | --- | --- |
-//! | `events` | [`EventStore`](crate::store::EventStore) | expected versions, gap-free versions, positions, reads of streams and of the log, filters, what is stored, what is refused, a reader tailing concurrent writers |
+//! | `events` | [`EventStore`](crate::store::EventStore) | expected versions, gap-free versions, positions, reads of streams and of the log, filters, what is stored, what is refused, a reader tailing concurrent writers, one catalog of names |
 //! | `snapshots` | [`SnapshotStore`](crate::store::SnapshotStore) (and `EventStore`) | the latest snapshot per stream, never replaced by an older one; temporal loads through the repository |
 //! | `checkpoints` | [`CheckpointStore`](crate::store::CheckpointStore) | conditional moves, one winner among racing runners |
 //! | `sql_read_models` | [`SqlTarget`](crate::store::SqlTarget) | statements committed with their checkpoint, all or nothing; resets; views switched forward only; queries |
@@ -112,6 +112,7 @@ macro_rules! __annals_conformance_suite {
             ten_thousand_event_stream_reads_back_completely_in_order,
             head_position_is_zero_for_an_empty_log,
             head_position_tracks_appends,
+            the_catalog_refuses_a_second_claimant,
         );
     };
     (@suite snapshots ($factory:expr)) => {

@@ -370,3 +370,29 @@ pub async fn head_position_tracks_appends<S: EventStore>(store: S) {
         assert_eq!(head(&store).await, second.last_position());
     }
 }
+
+/// The store keeps one catalog of names: a stream kind claimed by one type is refused to
+/// another, whatever the call.
+pub async fn the_catalog_refuses_a_second_claimant<S: EventStore>(store: S) {
+    struct First;
+    struct Second;
+    // The kind is this case's: `First` is a type of its own, claiming it again is fine.
+    let kind = "conformance_catalog_kind";
+    store
+        .catalog()
+        .claim_kind(kind, Owner::of::<First>())
+        .unwrap_or_else(|e| panic!("the first claim of `{kind}` failed: {e}"));
+    assert!(
+        store
+            .catalog()
+            .claim_kind(kind, Owner::of::<Second>())
+            .is_err(),
+        "a second type's claim of `{kind}` was accepted: is the catalog kept by the store?"
+    );
+    assert!(
+        store
+            .catalog()
+            .claim_kind(kind, Owner::of::<First>())
+            .is_ok()
+    );
+}

@@ -9,7 +9,7 @@ pub(super) use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
 pub(super) use crate::store::{
     AppendResult, CheckpointStore, EventFilter, EventStore, ExpectedVersion, Metadata, NewEvent,
-    RecordedEvent, Snapshot, SnapshotStore, SqlTarget, SqlValue, StoreError,
+    Owner, RecordedEvent, Snapshot, SnapshotStore, SqlTarget, SqlValue, StoreError,
 };
 
 /// Names private to one run of one case: stream ids and event type names carry the case's
