@@ -48,25 +48,27 @@ pub trait ConsumedBy<P: ?Sized> {
     /// Its variants.
     const VARIANTS: &'static [crate::event::codec::VariantInfo];
 
-    /// Projects `recorded` into `projection` if it is one of this enum's events; `None`
+    /// Projects `recorded` into `projection` if it is one of this enum's events; `false`
     /// when it is not.
     fn project_recorded(
         recorded: &RecordedEvent,
         projection: &mut P,
-    ) -> Option<Result<(), crate::EventDecodeError>>;
+    ) -> Result<bool, crate::EventDecodeError>;
 }
 
 impl<E: ProjectTo<P>, P: ?Sized> ConsumedBy<P> for E {
     const NAMES: &'static [&'static str] = E::STORED_NAMES;
     const VARIANTS: &'static [crate::event::codec::VariantInfo] = <E as crate::Event>::VARIANTS;
 
+    #[inline]
     fn project_recorded(
         recorded: &RecordedEvent,
         projection: &mut P,
-    ) -> Option<Result<(), crate::EventDecodeError>> {
+    ) -> Result<bool, crate::EventDecodeError> {
         if !E::STORED_NAMES.contains(&recorded.event_type.as_str()) {
-            return None;
+            return Ok(false);
         }
-        Some(E::decode_recorded(recorded).map(|event| event.project_to(recorded, projection)))
+        E::decode_recorded(recorded)?.project_to(recorded, projection);
+        Ok(true)
     }
 }

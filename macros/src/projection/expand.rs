@@ -159,7 +159,6 @@ fn collect_types(krate: &Path, source: &EventSource, names: &Ident) -> TokenStre
 /// return.
 fn dispatch(krate: &Path, source: &EventSource, recorded: &Ident) -> TokenStream {
     let path = &source.path;
-    let event = local("event");
     match &source.selection {
         Selection::All => {
             // Spanned at the enum in `events(...)`: a missing `Project<Payload>` impl is
@@ -171,8 +170,8 @@ fn dispatch(krate: &Path, source: &EventSource, recorded: &Ident) -> TokenStream
                 <#path as #krate_here::dispatch::ConsumedBy<Self>>::project_recorded(#recorded_here, self)
             };
             quote! {
-                if let ::core::option::Option::Some(#event) = #project {
-                    return #event;
+                if #project? {
+                    return ::core::result::Result::Ok(());
                 }
             }
         }
