@@ -5,11 +5,13 @@
 //! turns every case into a `#[tokio::test]` of the calling crate (which therefore needs
 //! `tokio` with the `macros` and `rt-multi-thread` features):
 //!
-//! ```ignore
+//! ```
+//! // In a store's tests (here the in-memory store stands for yours):
 //! annals::testing::conformance_suite! {
-//!     store: async { my_store::MyStore::connect("...").await.unwrap() },
+//!     store: async { annals::store::InMemoryStore::new() },
 //!     suites: [events, snapshots, checkpoints],
 //! }
+//! # fn main() {}
 //! ```
 //!
 //! | suite | what the store implements | what the cases prove |
