@@ -26,7 +26,8 @@ fn sqlite_path(label: &str) -> PathBuf {
 }
 
 /// A connection terminated by the server while its append waits for a lock: the append
-/// fails, writes nothing, and the store's next append (on a fresh connection) works.
+/// fails with its outcome unknown to the client (its events' ids in the error), writes
+/// nothing, and the store's next append (on a fresh connection) works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connection_killed_mid_append_writes_nothing() {
     let Some(store) = services::postgres_store(2).await else {
@@ -39,8 +40,15 @@ async fn postgres_connection_killed_mid_append_writes_nothing() {
         return;
     };
     let schema = store.schema().to_owned();
+    // The same kind of append first, so its statement is prepared: the kill then lands
+    // while the append executes (a kill while it is prepared writes nothing, and is
+    // `Unavailable`).
     store
-        .append("warm-up", ExpectedVersion::NoStream, vec![event("E", 0)])
+        .append(
+            "warm-up",
+            ExpectedVersion::NoStream,
+            (1..=3).map(|n| event("E", n)).collect(),
+        )
         .await
         .unwrap();
 
@@ -83,7 +91,11 @@ async fn postgres_connection_killed_mid_append_writes_nothing() {
     locker.batch_execute("ROLLBACK").await.unwrap();
 
     let error = append.await.unwrap().unwrap_err();
-    assert!(matches!(error, StoreError::Backend(_)), "{error}");
+    assert!(
+        matches!(&error, StoreError::OutcomeUnknown { event_ids, .. } if event_ids.len() == 3),
+        "{error}"
+    );
+    assert!(error.is_transient());
     assert_eq!(
         store.stream_version("victim").await.unwrap(),
         0,

@@ -11,6 +11,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub mod proxy;
+
 use annals::store::{InMemoryStore, PostgresOptions, PostgresStore, SqliteStore};
 use tokio::sync::OnceCell;
 

@@ -5,7 +5,7 @@ use chrono::Utc;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{CommandError, CommandOutcome, Envelope, Repository};
+use super::{CommandError, CommandOutcome, Envelope, LoadError, Repository};
 use crate::aggregate::Aggregate;
 use crate::command::{Command, Expect};
 use crate::event::{EncodeError, Event};
@@ -89,7 +89,7 @@ where
                 Some(cached) => cached,
                 None if assumed_new => (A::default(), 0),
                 None => {
-                    let loaded = self.load_stream(stream_id, u64::MAX, true).await?;
+                    let loaded = self.load_retrying(stream_id).await?;
                     (loaded.state, loaded.version)
                 }
             };
@@ -139,11 +139,7 @@ where
                 })
                 .collect::<Result<Vec<_>, EncodeError>>()?;
             let event_ids: Vec<Uuid> = new_events.iter().map(|e| e.event_id).collect();
-            match self
-                .store
-                .append(stream_id, ExpectedVersion::Exact(version), new_events)
-                .await
-            {
+            match self.append(stream_id, version, new_events).await {
                 Ok(appended) => {
                     tracing::Span::current().record("version", appended.stream_version);
                     for event in &decided {
@@ -194,9 +190,69 @@ where
                         tokio::time::sleep(pause).await;
                     }
                 }
-                // The append may or may not have committed: the state taken out of the
-                // cache stays out, and the next command loads the stream.
+                // The append failed for good, or its outcome is still unknown after the
+                // retries: the state taken out of the cache stays out, and the next command
+                // loads the stream.
                 Err(error) => return Err(CommandError::Store(error)),
+            }
+        }
+    }
+
+    /// Loads the stream for a decision; a transient failure of the store is retried per the
+    /// [`RetryPolicy`](crate::RetryPolicy) (a read changes nothing).
+    async fn load_retrying(&self, stream_id: &str) -> Result<crate::Loaded<A>, LoadError> {
+        let mut failures = 0;
+        loop {
+            match self.load_stream(stream_id, u64::MAX, true).await {
+                Err(LoadError::Store(error))
+                    if error.is_transient() && failures + 1 < self.retry.max_attempts() =>
+                {
+                    failures += 1;
+                    tracing::warn!(failures, %error, "load failed; retrying");
+                    let pause = self.retry.backoff_before(failures);
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                loaded => return loaded,
+            }
+        }
+    }
+
+    /// Appends the decided events at `version`; a transient failure (the store
+    /// unavailable, or the outcome unknown after a connection broke mid-append) is retried
+    /// with the same events, the same ids, per the [`RetryPolicy`](crate::RetryPolicy): a
+    /// store recognises a re-sent append that had committed and reports its first result,
+    /// so the events are recorded once.
+    async fn append(
+        &self,
+        stream_id: &str,
+        version: u64,
+        events: Vec<NewEvent>,
+    ) -> Result<crate::store::AppendResult, StoreError> {
+        let attempts = self.retry.max_attempts();
+        let (mut events, mut failures) = (events, 0);
+        loop {
+            // A copy for a retry, while one is left.
+            let copy = (failures + 1 < attempts).then(|| events.clone());
+            match self
+                .store
+                .append(stream_id, ExpectedVersion::Exact(version), events)
+                .await
+            {
+                Err(error) if error.is_transient() => {
+                    failures += 1;
+                    let Some(copy) = copy else {
+                        return Err(error);
+                    };
+                    tracing::warn!(failures, %error, "append failed; retrying with the same events");
+                    events = copy;
+                    let pause = self.retry.backoff_before(failures);
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                appended => return appended,
             }
         }
     }

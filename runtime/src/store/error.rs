@@ -3,6 +3,8 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use uuid::Uuid;
+
 use super::ExpectedVersion;
 
 /// An event store failure.
@@ -25,13 +27,82 @@ pub enum StoreError {
         /// The stream appended to.
         stream_id: String,
     },
-    /// A stream id that the store cannot hold (empty, or with a NUL character).
+    /// A stream id that no store holds (empty, longer than
+    /// [`MAX_STREAM_ID_BYTES`](super::MAX_STREAM_ID_BYTES), or with a NUL character).
+    /// Nothing was written.
     #[error("invalid stream id `{stream_id}`: {reason}")]
     InvalidStreamId {
         /// The rejected id.
         stream_id: String,
         /// Why it was rejected.
         reason: &'static str,
+    },
+    /// An event that no store holds (an empty or oversized type name, a NUL character in
+    /// its type name, payload or metadata). Nothing of the append was written.
+    #[error("invalid event {event_id} for stream `{stream_id}`: {reason}")]
+    InvalidEvent {
+        /// The stream appended to.
+        stream_id: String,
+        /// The rejected event.
+        event_id: Uuid,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// An event id of the append is stored already, and not as a re-sent copy of this very
+    /// append (same stream, same versions, same order): event ids are unique in a store.
+    /// Nothing of the append was written.
+    #[error(
+        "event id {event_id} is stored already, as version {stream_version} of `{stored_in}`: event ids are unique"
+    )]
+    DuplicateEventId {
+        /// The id.
+        event_id: Uuid,
+        /// The stream that holds it.
+        stored_in: String,
+        /// Its version there.
+        stream_version: u64,
+    },
+    /// A stored row does not read back as an event (a column of the wrong type, an id of
+    /// the wrong length, metadata that is not JSON): written by hand or by another program.
+    /// The error names the row, so that a reader can be told to skip it.
+    #[error(
+        "stored event at position {position}{} does not read: column `{column}`: {reason}",
+        stream.as_ref().map(|(stream, version)| format!(" ({stream}@{version})")).unwrap_or_default()
+    )]
+    CorruptEvent {
+        /// The row's global position.
+        position: u64,
+        /// Its stream and version, when they read.
+        stream: Option<(String, u64)>,
+        /// The column that does not read.
+        column: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The backend could not be reached, or refused for now (a connection that failed
+    /// before the request was sent, a busy database, a serialization failure): nothing was
+    /// written, and the same call may succeed later.
+    #[error("event store unavailable: {}", Chain(.0.as_ref()))]
+    Unavailable(#[source] Box<dyn StdError + Send + Sync>),
+    /// The connection broke while an append was in flight: it may or may not have
+    /// committed. Appending the same events again (the same ids, see [`NewEvent`]) is safe:
+    /// a store recognises a re-sent append and reports its first result, so retrying
+    /// records the events once.
+    ///
+    /// [`NewEvent`]: super::NewEvent
+    #[error(
+        "the append to `{stream_id}` may or may not have committed (the connection broke while it was in flight); \
+         re-send the same events to find out: {}",
+        Chain(.source.as_ref())
+    )]
+    OutcomeUnknown {
+        /// The stream appended to.
+        stream_id: String,
+        /// The ids of the events the append carried.
+        event_ids: Vec<Uuid>,
+        /// What broke.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
     },
     /// An option the store was opened with cannot be used (a PostgreSQL schema name that
     /// could not be quoted safely, say). Nothing reached the database.
@@ -59,6 +130,22 @@ impl StoreError {
     /// Whether this is an optimistic concurrency conflict.
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::WrongExpectedVersion { .. })
+    }
+
+    /// Whether the same call may succeed if made again: the store was
+    /// [`Unavailable`](StoreError::Unavailable), or an append's outcome is
+    /// [unknown](StoreError::OutcomeUnknown) (re-send the same events: a store recognises
+    /// them). A conflict is not transient: decide again on the new state.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::OutcomeUnknown { .. }
+        )
+    }
+
+    /// A store that could not be reached, or refused for now.
+    pub fn unavailable(error: impl StdError + Send + Sync + 'static) -> Self {
+        StoreError::Unavailable(Box::new(error))
     }
 }
 

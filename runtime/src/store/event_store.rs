@@ -1,6 +1,8 @@
 //! The append-only log: the trait every event store implements.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::{
     AppendResult, Catalog, EventFilter, EventRef, ExpectedVersion, NewEvent, RecordedEvent,
@@ -153,8 +155,17 @@ pub trait EventStore: Send + Sync + 'static {
     fn catalog(&self) -> &Catalog;
 }
 
-/// What every store checks before an append: a stream id it can hold, and at least one
-/// event.
+/// The longest stream id a store holds, in bytes (PostgreSQL's index rows hold about 2.7 KB,
+/// and a stream id is a name, not a document).
+pub const MAX_STREAM_ID_BYTES: usize = 1024;
+
+/// The longest event type name a store holds, in bytes.
+pub const MAX_EVENT_TYPE_BYTES: usize = 256;
+
+/// What every store checks before an append, so the rules are the same on every store and a
+/// refusal is a typed error before anything is written: a stream id it can hold, at least
+/// one event, and events whose type name, payload and metadata every store can keep (no
+/// NUL character anywhere: PostgreSQL's text and `jsonb` refuse it).
 pub(crate) fn check_append(stream_id: &str, events: &[NewEvent]) -> Result<(), StoreError> {
     check_stream_id(stream_id)?;
     if events.is_empty() {
@@ -162,11 +173,52 @@ pub(crate) fn check_append(stream_id: &str, events: &[NewEvent]) -> Result<(), S
             stream_id: stream_id.to_owned(),
         });
     }
+    for event in events {
+        let invalid = |reason| {
+            Err(StoreError::InvalidEvent {
+                stream_id: stream_id.to_owned(),
+                event_id: event.event_id,
+                reason,
+            })
+        };
+        if event.event_type.is_empty() {
+            return invalid("its type name is empty");
+        }
+        if event.event_type.len() > MAX_EVENT_TYPE_BYTES {
+            return invalid("its type name is longer than 256 bytes");
+        }
+        if event.event_type.contains('\0') {
+            return invalid("its type name contains a NUL character");
+        }
+        if json_holds_nul(&event.payload) {
+            return invalid(
+                "its payload holds a NUL character (`\\u0000`), which PostgreSQL's jsonb cannot store",
+            );
+        }
+        let metadata = &event.metadata.extra;
+        if metadata
+            .iter()
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return invalid("its metadata holds a NUL character");
+        }
+    }
+    if events.len() > 1 {
+        let mut ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
+        ids.sort_unstable();
+        if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(StoreError::InvalidEvent {
+                stream_id: stream_id.to_owned(),
+                event_id: pair[0],
+                reason: "its id appears twice in the append",
+            });
+        }
+    }
     Ok(())
 }
 
-/// Rejects the stream ids no store holds: empty, or with a NUL character (which SQL text
-/// columns cannot hold).
+/// Rejects the stream ids no store holds: empty, longer than [`MAX_STREAM_ID_BYTES`], or
+/// with a NUL character (which SQL text columns cannot hold).
 pub(crate) fn check_stream_id(stream_id: &str) -> Result<(), StoreError> {
     let invalid = |reason| {
         Err(StoreError::InvalidStreamId {
@@ -177,8 +229,111 @@ pub(crate) fn check_stream_id(stream_id: &str) -> Result<(), StoreError> {
     if stream_id.is_empty() {
         return invalid("a stream id cannot be empty");
     }
+    if stream_id.len() > MAX_STREAM_ID_BYTES {
+        return invalid("a stream id cannot be longer than 1024 bytes");
+    }
     if stream_id.contains('\0') {
         return invalid("a stream id cannot contain a NUL character");
     }
     Ok(())
+}
+
+/// An event of the log as the check for a re-sent append sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredEvent {
+    pub(crate) event_id: Uuid,
+    pub(crate) stream_id: String,
+    pub(crate) stream_version: u64,
+    pub(crate) position: u64,
+    pub(crate) recorded_at: DateTime<Utc>,
+}
+
+/// What a store found of an append's event ids already in the log.
+#[derive(Debug)]
+pub(crate) enum Resent {
+    /// None of them: the append is new.
+    No,
+    /// All of them, in the stream appended to, at consecutive versions in the append's
+    /// order, where its expectation put them: a re-sent copy of an append that committed
+    /// (a retry after an outcome-unknown failure). Its first result.
+    Yes(AppendResult),
+    /// Some, otherwise: the ids are in use.
+    Clash(StoreError),
+}
+
+/// Whether `events`, appended to `stream_id` with `expected`, re-send an append already
+/// recorded, given what the log holds of their ids (`stored`, in any order).
+pub(crate) fn resent(
+    stream_id: &str,
+    expected: ExpectedVersion,
+    events: &[NewEvent],
+    stored: &[StoredEvent],
+) -> Resent {
+    let Some(first_stored) = stored.first() else {
+        return Resent::No;
+    };
+    let clash = |found: &StoredEvent| {
+        Resent::Clash(StoreError::DuplicateEventId {
+            event_id: found.event_id,
+            stored_in: found.stream_id.clone(),
+            stream_version: found.stream_version,
+        })
+    };
+    let mut in_order = Vec::with_capacity(events.len());
+    for event in events {
+        match stored.iter().find(|s| s.event_id == event.event_id) {
+            Some(found) => in_order.push(found),
+            // Some ids are in the log and this one is not: not a copy of one append.
+            None => return clash(first_stored),
+        }
+    }
+    let first = in_order[0];
+    for (offset, found) in in_order.iter().enumerate() {
+        if found.stream_id != stream_id
+            || found.stream_version != first.stream_version + offset as u64
+        {
+            return clash(found);
+        }
+    }
+    if !expected.accepts(first.stream_version - 1) {
+        return clash(first);
+    }
+    let last = in_order[in_order.len() - 1];
+    Resent::Yes(AppendResult {
+        stream_version: last.stream_version,
+        positions: in_order.iter().map(|found| found.position).collect(),
+        recorded_at: first.recorded_at,
+    })
+}
+
+/// Whether JSON text holds a NUL character: a raw zero byte, or the escape `\u0000` (an
+/// escaped backslash followed by `u0000` is text, not a NUL).
+fn json_holds_nul(json: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(offset) = json[i..].iter().position(|&b| b == b'\\' || b == 0) {
+        let at = i + offset;
+        if json[at] == 0 {
+            return true;
+        }
+        match json.get(at + 1) {
+            Some(b'u') if json.get(at + 2..at + 6) == Some(b"0000") => return true,
+            Some(_) => i = at + 2,
+            None => return false,
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_holds_nul;
+
+    #[test]
+    fn a_nul_in_json_is_found_and_an_escaped_backslash_is_not_one() {
+        assert!(json_holds_nul(br#"{"a":"x\u0000y"}"#));
+        assert!(json_holds_nul(b"{\"a\":\"x\0\"}"));
+        assert!(!json_holds_nul(br#"{"a":"x\\u0000y"}"#));
+        assert!(!json_holds_nul(br#"{"a":"\u00e9\n"}"#));
+        assert!(!json_holds_nul(br#"{"a":1}"#));
+    }
 }

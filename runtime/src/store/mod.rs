@@ -35,7 +35,9 @@ mod sqlite;
 pub use self::catalog::{Catalog, ClaimError, Owner};
 pub use self::checkpoint::CheckpointStore;
 pub use self::error::StoreError;
-pub use self::event_store::{EventStore, LogVisitor, StreamVisitor};
+pub use self::event_store::{
+    EventStore, LogVisitor, MAX_EVENT_TYPE_BYTES, MAX_STREAM_ID_BYTES, StreamVisitor,
+};
 pub use self::expected_version::ExpectedVersion;
 pub use self::filter::EventFilter;
 pub use self::memory::InMemoryStore;
@@ -47,5 +49,5 @@ pub use self::snapshot::{Snapshot, SnapshotStore};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{Durability, SqliteOptions, SqliteStore};
 
-pub(crate) use self::event_store::{check_append, check_stream_id};
+pub(crate) use self::event_store::{Resent, StoredEvent, check_append, check_stream_id, resent};
 pub(crate) use self::head::Head;

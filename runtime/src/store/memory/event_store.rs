@@ -7,7 +7,7 @@ use tokio::sync::watch;
 use super::{InMemoryStore, start_index};
 use crate::store::{
     AppendResult, Catalog, EventFilter, EventStore, ExpectedVersion, LogVisitor, NewEvent,
-    RecordedEvent, StoreError, StreamVisitor, check_append,
+    RecordedEvent, Resent, StoreError, StoredEvent, StreamVisitor, check_append, resent,
 };
 
 #[async_trait]
@@ -23,7 +23,27 @@ impl EventStore for InMemoryStore {
         let mut guard = self.write();
         let state = &mut *guard;
 
-        // Validate everything before the first mutation: the append is all or nothing.
+        // Validate everything before the first mutation: the append is all or nothing. A
+        // re-sent append (its ids already stored) reports its first result.
+        let stored: Vec<StoredEvent> = events
+            .iter()
+            .filter_map(|event| state.event_ids.get(&event.event_id))
+            .map(|&index| {
+                let event = &state.log[index];
+                StoredEvent {
+                    event_id: event.event_id,
+                    stream_id: event.stream_id.clone(),
+                    stream_version: event.stream_version,
+                    position: event.position,
+                    recorded_at: event.recorded_at,
+                }
+            })
+            .collect();
+        match resent(stream_id, expected, &events, &stored) {
+            Resent::No => {}
+            Resent::Yes(result) => return Ok(result),
+            Resent::Clash(error) => return Err(error),
+        }
         let current = state.stream_version(stream_id);
         if !expected.accepts(current) {
             return Err(StoreError::WrongExpectedVersion {
@@ -51,6 +71,7 @@ impl EventStore for InMemoryStore {
             let index = first_index + offset;
             let position = index as u64 + 1;
             let stream_version = current + offset as u64 + 1;
+            state.event_ids.insert(event.event_id, index);
             state.log.push(RecordedEvent {
                 position,
                 stream_id: stream_id.to_owned(),

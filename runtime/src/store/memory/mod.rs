@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use super::{Catalog, Head, RecordedEvent, Snapshot};
 
@@ -79,6 +80,8 @@ struct State {
     log: Vec<RecordedEvent>,
     /// Per stream, the log index of each event: the event of version `v` is at `[v - 1]`.
     streams: HashMap<String, Vec<usize>>,
+    /// The log index of each event id: ids are unique in the store.
+    event_ids: HashMap<Uuid, usize>,
     /// The latest snapshot of each stream.
     snapshots: HashMap<String, Snapshot>,
     /// Projection checkpoints (for read models kept elsewhere).

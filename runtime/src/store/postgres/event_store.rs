@@ -8,12 +8,19 @@ use uuid::Uuid;
 
 use super::PostgresStore;
 use super::codec::{Jsonb, JsonbRef, fill_event, read_event};
-use super::error::{backend, failed, is_version_race};
+use super::error::{backend, failed, failed_append, is_refusal, is_version_race};
 use crate::store::columns::{metadata_json, to_i64};
 use crate::store::{
     AppendResult, Catalog, EventFilter, EventRef, EventStore, ExpectedVersion, LogVisitor,
-    NewEvent, RecordedEvent, StoreError, StreamVisitor, check_append,
+    NewEvent, RecordedEvent, Resent, StoreError, StoredEvent, StreamVisitor, check_append, resent,
 };
+
+/// What one run of an append's statement did.
+enum Attempt {
+    Written(AppendResult),
+    /// Nothing was written: the expectation failed, or a version or an event id is taken.
+    Refused,
+}
 
 impl PostgresStore {
     /// The command path's append (one event at a known version) as a plain guarded
@@ -23,77 +30,65 @@ impl PostgresStore {
     async fn append_one_at(
         &self,
         stream_id: &str,
-        expected: ExpectedVersion,
         version: u64,
         event: &NewEvent,
-    ) -> Result<AppendResult, StoreError> {
+    ) -> Result<Attempt, StoreError> {
+        if version >= i64::MAX as u64 {
+            // No stream gets there; `$2 + 1` would overflow the server's bigint.
+            return Ok(Attempt::Refused);
+        }
         let metadata = metadata_json(&event.metadata)?;
         let client = self.client().await?;
-        let result = match client.prepare_cached(&self.sql.append_one_at).await {
-            Ok(statement) => {
-                client
-                    .query(
-                        &statement,
-                        &[
-                            &stream_id,
-                            &to_i64(version),
-                            &event.event_id,
-                            &event.event_type,
-                            &(event.schema_version as i32),
-                            &Jsonb(&event.payload),
-                            &metadata.as_deref().map(|json| Jsonb(json.as_bytes())),
-                            &event.metadata.correlation_id,
-                            &event.metadata.causation_id,
-                        ],
-                    )
-                    .await
-            }
-            Err(error) => Err(error),
-        };
-        let rows = match result {
-            Ok(rows) => rows,
-            Err(error) if is_version_race(&error) => Vec::new(),
+        let statement = match client.prepare_cached(&self.sql.append_one_at).await {
+            Ok(statement) => statement,
             Err(error) => return Err(failed(client, error)),
         };
-        drop(client);
-        let Some(row) = rows.first() else {
-            let actual = self.stream_version(stream_id).await?;
-            return Err(StoreError::WrongExpectedVersion {
-                stream_id: stream_id.to_owned(),
-                expected,
-                actual,
-            });
+        let result = client
+            .query(
+                &statement,
+                &[
+                    &stream_id,
+                    &to_i64(version),
+                    &event.event_id,
+                    &event.event_type,
+                    &(event.schema_version as i32),
+                    &Jsonb(&event.payload),
+                    &metadata.as_deref().map(|json| Jsonb(json.as_bytes())),
+                    &event.metadata.correlation_id,
+                    &event.metadata.causation_id,
+                ],
+            )
+            .await;
+        let rows = match result {
+            Ok(rows) => rows,
+            Err(error) if is_refusal(&error) => return Ok(Attempt::Refused),
+            Err(error) => {
+                return Err(failed_append(
+                    client,
+                    error,
+                    stream_id,
+                    std::slice::from_ref(event),
+                ));
+            }
         };
-        Ok(AppendResult {
+        let Some(row) = rows.first() else {
+            return Ok(Attempt::Refused);
+        };
+        Ok(Attempt::Written(AppendResult {
             stream_version: version + 1,
             positions: vec![row.try_get::<_, i64>(0).map_err(backend)? as u64],
             recorded_at: row.try_get(1).map_err(backend)?,
-        })
+        }))
     }
-}
 
-/// How often an append whose expectation still holds (`Any`, `StreamExists`) is retried
-/// after a concurrent writer took the version it computed.
-const VERSION_RACE_RETRIES: usize = 8;
-
-#[async_trait]
-impl EventStore for PostgresStore {
-    async fn append(
+    /// Any other append, as one statement: it reads the stream's version, checks the
+    /// expectation and inserts every event from arrays.
+    async fn append_many(
         &self,
         stream_id: &str,
         expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendResult, StoreError> {
-        check_append(stream_id, &events)?;
-        if let [event] = events.as_slice()
-            && let Some(version) = expected.exact()
-        {
-            let result = self
-                .append_one_at(stream_id, expected, version, event)
-                .await?;
-            self.announce(&result);
-            return Ok(result);
-        }
+        events: &[NewEvent],
+    ) -> Result<Attempt, StoreError> {
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
         let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
         let versions: Vec<i32> = events.iter().map(|e| e.schema_version as i32).collect();
@@ -142,51 +137,96 @@ impl EventStore for PostgresStore {
                 .await;
             match result {
                 Ok(rows) => break rows,
+                // A concurrent writer took the version computed: an expectation that still
+                // holds (`Any`, `StreamExists`) tries again at the new version.
                 Err(error) if is_version_race(&error) => {
-                    let retry = matches!(
+                    let holds = matches!(
                         expected,
                         ExpectedVersion::Any | ExpectedVersion::StreamExists
                     );
-                    if retry && attempt < VERSION_RACE_RETRIES {
+                    if holds && attempt < VERSION_RACE_RETRIES {
                         attempt += 1;
                         continue;
                     }
-                    drop(client);
-                    let actual = self.stream_version(stream_id).await?;
-                    return Err(StoreError::WrongExpectedVersion {
-                        stream_id: stream_id.to_owned(),
-                        expected,
-                        actual,
-                    });
+                    return Ok(Attempt::Refused);
                 }
-                Err(error) => return Err(failed(client, error)),
+                Err(error) if is_refusal(&error) => return Ok(Attempt::Refused),
+                Err(error) => return Err(failed_append(client, error, stream_id, events)),
             }
         };
-        let current = rows
-            .first()
-            .map(|row| row.try_get::<_, i64>(0))
-            .transpose()
-            .map_err(backend)?
-            .unwrap_or(0);
         let mut positions = Vec::with_capacity(rows.len());
-        let mut stream_version = current as u64;
+        let mut stream_version = 0;
         let mut recorded_at: Option<DateTime<Utc>> = None;
         for row in &rows {
+            // The expectation failed: one row, with the stream's version and no event.
             let Some(position) = row.try_get::<_, Option<i64>>(1).map_err(backend)? else {
-                return Err(StoreError::WrongExpectedVersion {
-                    stream_id: stream_id.to_owned(),
-                    expected,
-                    actual: current as u64,
-                });
+                return Ok(Attempt::Refused);
             };
             positions.push(position as u64);
             stream_version = row.try_get::<_, i64>(2).map_err(backend)? as u64;
             recorded_at = Some(row.try_get(3).map_err(backend)?);
         }
-        let result = AppendResult {
+        Ok(Attempt::Written(AppendResult {
             stream_version,
             positions,
             recorded_at: recorded_at.unwrap_or_else(Utc::now),
+        }))
+    }
+
+    /// An append that wrote nothing: the first result of the same append when it is a
+    /// re-sent copy (its ids stored, as it would have stored them), else the conflict.
+    async fn refused(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+    ) -> Result<AppendResult, StoreError> {
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let rows = self.rows(&self.sql.events_by_id, &[&ids]).await?;
+        let stored = rows
+            .iter()
+            .map(|row| {
+                Ok(StoredEvent {
+                    event_id: row.try_get(0).map_err(backend)?,
+                    stream_id: row.try_get(1).map_err(backend)?,
+                    stream_version: row.try_get::<_, i64>(2).map_err(backend)? as u64,
+                    position: row.try_get::<_, i64>(3).map_err(backend)? as u64,
+                    recorded_at: row.try_get(4).map_err(backend)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        match resent(stream_id, expected, events, &stored) {
+            Resent::Yes(result) => Ok(result),
+            Resent::Clash(error) => Err(error),
+            Resent::No => Err(StoreError::WrongExpectedVersion {
+                stream_id: stream_id.to_owned(),
+                expected,
+                actual: self.stream_version(stream_id).await?,
+            }),
+        }
+    }
+}
+
+/// How often an append whose expectation still holds (`Any`, `StreamExists`) is retried
+/// after a concurrent writer took the version it computed.
+const VERSION_RACE_RETRIES: usize = 8;
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        check_append(stream_id, &events)?;
+        let attempt = match (events.as_slice(), expected.exact()) {
+            ([event], Some(version)) => self.append_one_at(stream_id, version, event).await?,
+            _ => self.append_many(stream_id, expected, &events).await?,
+        };
+        let result = match attempt {
+            Attempt::Written(result) => result,
+            Attempt::Refused => self.refused(stream_id, expected, &events).await?,
         };
         self.announce(&result);
         Ok(result)

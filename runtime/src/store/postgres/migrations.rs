@@ -69,6 +69,12 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     );
     "#,
     ),
+    (
+        "0005_unique_event_ids",
+        r#"
+    CREATE UNIQUE INDEX events_event_id_unique ON {schema}.events (event_id);
+    "#,
+    ),
 ];
 
 impl PostgresStore {

@@ -131,7 +131,7 @@ impl PostgresStore {
 
     /// A connection from the pool.
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        self.pool.get().await.map_err(StoreError::backend)
+        self.pool.get().await.map_err(error::from_pool)
     }
 
     /// Runs one (cached, prepared) statement and returns its rows.

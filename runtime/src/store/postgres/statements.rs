@@ -14,6 +14,8 @@ pub(super) struct Sql {
     pub(super) head_position: String,
     pub(super) load_snapshot: String,
     pub(super) save_snapshot: String,
+    /// The events with the given ids: what the check for a re-sent append reads.
+    pub(super) events_by_id: String,
     pub(super) checkpoint: String,
     /// Moves a checkpoint from `$2` to `$3`; changes no row when it is elsewhere.
     pub(super) move_checkpoint: String,
@@ -107,6 +109,9 @@ impl Sql {
                     payload = excluded.payload,
                     taken_at = excluded.taken_at
                  WHERE excluded.stream_version >= {s}.snapshots.stream_version"
+            ),
+            events_by_id: format!(
+                "SELECT event_id, stream_id, stream_version, position, recorded_at FROM {s}.events WHERE event_id = ANY($1)"
             ),
             checkpoint: format!("SELECT position FROM {s}.checkpoints WHERE projection = $1"),
             move_checkpoint: format!(

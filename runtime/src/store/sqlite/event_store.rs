@@ -3,16 +3,19 @@
 use std::ops::ControlFlow;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::codec::{conversion, fill_event, new_event, now_micros, read_event, row_type};
+use super::codec::{
+    conversion, fill_event, micros_to_time, new_event, now_micros, read_event, row_type,
+};
+use super::error;
 use super::{SqliteStore, statements};
 use crate::store::columns::{metadata_json, to_i64};
 use crate::store::{
     AppendResult, Catalog, EventFilter, EventRef, EventStore, ExpectedVersion, LogVisitor,
-    NewEvent, RecordedEvent, StoreError, StreamVisitor, check_append,
+    NewEvent, RecordedEvent, Resent, StoreError, StoredEvent, StreamVisitor, check_append, resent,
 };
 
 /// A filtered read of the global log first walks `max_count × this` positions in order
@@ -23,7 +26,7 @@ pub(super) fn head_position(connection: &Connection) -> Result<u64, StoreError> 
     connection
         .query_row(statements::HEAD_POSITION, [], |row| row.get::<_, i64>(0))
         .map(|p| p as u64)
-        .map_err(StoreError::backend)
+        .map_err(error::from_sqlite)
 }
 
 fn current_version(connection: &Connection, stream_id: &str) -> Result<u64, StoreError> {
@@ -31,20 +34,72 @@ fn current_version(connection: &Connection, stream_id: &str) -> Result<u64, Stor
         .prepare_cached(statements::STREAM_VERSION)
         .and_then(|mut statement| statement.query_row([stream_id], |row| row.get::<_, i64>(0)))
         .map(|version| version as u64)
-        .map_err(StoreError::backend)
+        .map_err(error::from_sqlite)
 }
 
-fn conflict(
+/// An append that could not write (its expectation failed, or an id or version is taken):
+/// the first result of the same append when it is a re-sent copy, else the conflict.
+fn refused(
     connection: &Connection,
     stream_id: &str,
     expected: ExpectedVersion,
+    events: &[NewEvent],
 ) -> Result<AppendResult, StoreError> {
+    let stored = stored_events(connection, events)?;
+    match resent(stream_id, expected, events, &stored) {
+        Resent::Yes(result) => return Ok(result),
+        Resent::Clash(error) => return Err(error),
+        Resent::No => {}
+    }
     let actual = current_version(connection, stream_id)?;
     Err(StoreError::WrongExpectedVersion {
         stream_id: stream_id.to_owned(),
         expected,
         actual,
     })
+}
+
+/// What the log holds of `events`' ids.
+fn stored_events(
+    connection: &Connection,
+    events: &[NewEvent],
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut statement = connection
+        .prepare_cached(statements::EVENT_BY_ID)
+        .map_err(error::from_sqlite)?;
+    let mut stored = Vec::new();
+    for event in events {
+        let found = statement
+            .query_row([event.event_id.as_bytes()], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, i64>(3)?,
+                ))
+            })
+            .optional()
+            .map_err(error::from_sqlite)?;
+        if let Some((stream_id, version, position, micros)) = found {
+            stored.push(StoredEvent {
+                event_id: event.event_id,
+                stream_id,
+                stream_version: version as u64,
+                position: position as u64,
+                recorded_at: micros_to_time(micros),
+            });
+        }
+    }
+    Ok(stored)
+}
+
+/// Whether `error` is a unique index refusing a row: a version or an event id taken.
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+    )
 }
 
 /// The command path's append (one event at a known version) as one statement, atomic on its
@@ -81,13 +136,11 @@ fn append_one_at(
             positions: vec![connection.last_insert_rowid() as u64],
             recorded_at,
         }),
-        Ok(_) => conflict(connection, stream_id, expected),
-        Err(rusqlite::Error::SqliteFailure(error, _))
-            if error.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
-        {
-            conflict(connection, stream_id, expected)
+        Ok(_) => refused(connection, stream_id, expected, std::slice::from_ref(event)),
+        Err(error) if is_unique_violation(&error) => {
+            refused(connection, stream_id, expected, std::slice::from_ref(event))
         }
-        Err(error) => Err(StoreError::backend(error)),
+        Err(error) => Err(error::from_sqlite(error)),
     }
 }
 
@@ -100,17 +153,13 @@ fn append_in_transaction(
     events: &[NewEvent],
     metadata: &[Option<String>],
 ) -> Result<AppendResult, StoreError> {
-    let backend = StoreError::backend;
+    let backend = error::from_sqlite;
     let tx = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
     let current = current_version(&tx, stream_id)?;
     if !expected.accepts(current) {
-        return Err(StoreError::WrongExpectedVersion {
-            stream_id: stream_id.to_owned(),
-            expected,
-            actual: current,
-        });
+        return refused(&tx, stream_id, expected, events);
     }
     let (recorded_at, micros) = now_micros();
     let mut positions = Vec::with_capacity(events.len());
@@ -119,20 +168,27 @@ fn append_in_transaction(
             .prepare_cached(statements::INSERT_EVENT)
             .map_err(backend)?;
         for (offset, (event, metadata)) in events.iter().zip(metadata).enumerate() {
-            insert
-                .execute(params![
-                    stream_id,
-                    to_i64(current + 1 + offset as u64),
-                    event.event_id.as_bytes(),
-                    event.event_type,
-                    event.schema_version,
-                    event.payload,
-                    metadata,
-                    micros,
-                    event.metadata.correlation_id.as_ref().map(Uuid::as_bytes),
-                    event.metadata.causation_id.as_ref().map(Uuid::as_bytes),
-                ])
-                .map_err(backend)?;
+            let inserted = insert.execute(params![
+                stream_id,
+                to_i64(current + 1 + offset as u64),
+                event.event_id.as_bytes(),
+                event.event_type,
+                event.schema_version,
+                event.payload,
+                metadata,
+                micros,
+                event.metadata.correlation_id.as_ref().map(Uuid::as_bytes),
+                event.metadata.causation_id.as_ref().map(Uuid::as_bytes),
+            ]);
+            match inserted {
+                Ok(_) => {}
+                Err(error) if is_unique_violation(&error) => {
+                    drop(insert);
+                    // Nothing of this attempt stays: the transaction rolls back when dropped.
+                    return refused(&tx, stream_id, expected, events);
+                }
+                Err(error) => return Err(error::from_sqlite(error)),
+            }
             positions.push(tx.last_insert_rowid() as u64);
         }
     }
@@ -159,7 +215,7 @@ fn scan_log(
     filter: &EventFilter,
     on_row: &mut RowVisitor<'_>,
 ) -> Result<usize, StoreError> {
-    let backend = StoreError::backend;
+    let backend = error::from_sqlite;
     let types = filter.event_types();
     let mut read = 0;
     // Hands over the rows of one statement that pass the filter; false once `on_row` broke
@@ -243,7 +299,7 @@ impl EventStore for SqliteStore {
         if max_count == 0 {
             return Ok(Vec::new());
         }
-        let backend = StoreError::backend;
+        let backend = error::from_sqlite;
         self.with_reader(|connection| {
             let mut statement = connection
                 .prepare_cached(statements::READ_STREAM)
@@ -273,7 +329,7 @@ impl EventStore for SqliteStore {
         if max_count == 0 {
             return Ok(0);
         }
-        let backend = StoreError::backend;
+        let backend = error::from_sqlite;
         self.with_reader(|connection| {
             let mut statement = connection
                 .prepare_cached(statements::VISIT_STREAM)
@@ -376,7 +432,7 @@ impl EventStore for SqliteStore {
                         })
                 }
             };
-            count.map(|count| count as u64).map_err(StoreError::backend)
+            count.map(|count| count as u64).map_err(error::from_sqlite)
         })
     }
 

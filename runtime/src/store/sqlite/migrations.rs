@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::codec::now_micros;
+use super::error;
 use crate::store::StoreError;
 
 /// The schema, one migration per entry, applied in order on open and recorded in
@@ -52,19 +53,23 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         switched_at INTEGER NOT NULL
     );",
     ),
+    (
+        "0005_unique_event_ids",
+        "CREATE UNIQUE INDEX annals_events_event_id ON annals_events (event_id);",
+    ),
 ];
 
 pub(super) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     let tx = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(StoreError::backend)?;
+        .map_err(error::from_sqlite)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS annals_migrations (
             name       TEXT PRIMARY KEY,
             applied_at INTEGER NOT NULL
         );",
     )
-    .map_err(StoreError::backend)?;
+    .map_err(error::from_sqlite)?;
     for (name, sql) in MIGRATIONS {
         let applied: Option<i64> = tx
             .query_row(
@@ -73,15 +78,15 @@ pub(super) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
                 |row| row.get(0),
             )
             .optional()
-            .map_err(StoreError::backend)?;
+            .map_err(error::from_sqlite)?;
         if applied.is_none() {
-            tx.execute_batch(sql).map_err(StoreError::backend)?;
+            tx.execute_batch(sql).map_err(error::from_sqlite)?;
             tx.execute(
                 "INSERT INTO annals_migrations (name, applied_at) VALUES (?1, ?2)",
                 params![name, now_micros().1],
             )
-            .map_err(StoreError::backend)?;
+            .map_err(error::from_sqlite)?;
         }
     }
-    tx.commit().map_err(StoreError::backend)
+    tx.commit().map_err(error::from_sqlite)
 }

@@ -8,6 +8,7 @@
 //! the writer.
 
 mod codec;
+mod error;
 mod event_store;
 mod migrations;
 mod options;
@@ -143,7 +144,7 @@ impl SqliteStore {
 /// A connection to the store's file: the writer (which creates the file and turns WAL on)
 /// or a reader.
 fn connect(options: &SqliteOptions, writer: bool) -> Result<Connection, StoreError> {
-    let backend = StoreError::backend;
+    let backend = error::from_sqlite;
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;

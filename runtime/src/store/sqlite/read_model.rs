@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::codec::{now_micros, numbered_placeholders, sql_value};
+use super::error;
 use super::{SqliteStore, statements};
 use crate::store::columns::to_i64;
 use crate::store::{CheckpointStore, SqlStatement, SqlTarget, SqlValue, StoreError};
@@ -15,7 +16,7 @@ fn move_checkpoint(tx: &Connection, name: &str, from: u64, to: u64) -> Result<bo
     let updated = tx
         .prepare_cached(statements::MOVE_CHECKPOINT)
         .and_then(|mut statement| statement.execute(params![name, to_i64(from), to_i64(to), now]))
-        .map_err(StoreError::backend)?;
+        .map_err(error::from_sqlite)?;
     if updated == 1 {
         return Ok(true);
     }
@@ -33,7 +34,7 @@ fn move_checkpoint(tx: &Connection, name: &str, from: u64, to: u64) -> Result<bo
         {
             Ok(false)
         }
-        Err(error) => Err(StoreError::backend(error)),
+        Err(error) => Err(error::from_sqlite(error)),
     }
 }
 
@@ -46,7 +47,7 @@ fn execute_all(tx: &Connection, statements: &[SqlStatement]) -> Result<(), Store
             Some(index) => index,
             None => {
                 let sql = numbered_placeholders(&statement.sql);
-                let cached = tx.prepare_cached(&sql).map_err(StoreError::backend)?;
+                let cached = tx.prepare_cached(&sql).map_err(error::from_sqlite)?;
                 prepared.push((&statement.sql, cached));
                 prepared.len() - 1
             }
@@ -54,7 +55,7 @@ fn execute_all(tx: &Connection, statements: &[SqlStatement]) -> Result<(), Store
         prepared[index]
             .1
             .execute(rusqlite::params_from_iter(&statement.params))
-            .map_err(StoreError::backend)?;
+            .map_err(error::from_sqlite)?;
     }
     Ok(())
 }
@@ -69,10 +70,10 @@ impl SqliteStore {
         self.with_writer(|connection| {
             let tx = connection
                 .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(StoreError::backend)?;
+                .map_err(error::from_sqlite)?;
             let commit = work(&tx)?;
             if commit {
-                tx.commit().map_err(StoreError::backend)?;
+                tx.commit().map_err(error::from_sqlite)?;
             }
             Ok(commit)
         })
@@ -91,7 +92,7 @@ impl CheckpointStore for SqliteStore {
                         .optional()
                 })
                 .map(|position| position.unwrap_or(0) as u64)
-                .map_err(StoreError::backend)
+                .map_err(error::from_sqlite)
         })
     }
 
@@ -105,7 +106,7 @@ impl SqlTarget for SqliteStore {
     async fn prepare_read_model(&self, statements: &[String]) -> Result<(), StoreError> {
         self.write_transaction(|tx| {
             for statement in statements {
-                tx.execute_batch(statement).map_err(StoreError::backend)?;
+                tx.execute_batch(statement).map_err(error::from_sqlite)?;
             }
             Ok(true)
         })
@@ -119,7 +120,7 @@ impl SqlTarget for SqliteStore {
         views: &[(String, String)],
     ) -> Result<bool, StoreError> {
         self.write_transaction(|tx| {
-            let backend = StoreError::backend;
+            let backend = error::from_sqlite;
             let live: Option<i64> = tx
                 .query_row(statements::LIVE_VERSION, [projection], |row| row.get(0))
                 .optional()
@@ -162,7 +163,7 @@ impl SqlTarget for SqliteStore {
     ) -> Result<Vec<Vec<SqlValue>>, StoreError> {
         let sql = numbered_placeholders(sql);
         self.with_reader(|connection| {
-            let backend = StoreError::backend;
+            let backend = error::from_sqlite;
             let mut statement = connection.prepare_cached(&sql).map_err(backend)?;
             let columns = statement.column_count();
             let mut rows = statement
@@ -186,13 +187,13 @@ impl SqlTarget for SqliteStore {
     ) -> Result<(), StoreError> {
         self.write_transaction(|tx| {
             for statement in statements {
-                tx.execute_batch(statement).map_err(StoreError::backend)?;
+                tx.execute_batch(statement).map_err(error::from_sqlite)?;
             }
             tx.execute(
                 statements::RESET_CHECKPOINT,
                 params![checkpoint, now_micros().1],
             )
-            .map_err(StoreError::backend)?;
+            .map_err(error::from_sqlite)?;
             Ok(true)
         })
         .map(drop)

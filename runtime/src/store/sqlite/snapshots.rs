@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::codec::micros_to_time;
+use super::error;
 use super::{SqliteStore, statements};
 use crate::store::columns::to_i64;
 use crate::store::{Snapshot, SnapshotStore, StoreError, check_stream_id};
@@ -27,7 +28,7 @@ impl SnapshotStore for SqliteStore {
                         })
                         .optional()
                 })
-                .map_err(StoreError::backend)
+                .map_err(error::from_sqlite)
         })
     }
 
@@ -46,7 +47,7 @@ impl SnapshotStore for SqliteStore {
                     ])
                 })
                 .map(|_| ())
-                .map_err(StoreError::backend)
+                .map_err(error::from_sqlite)
         })
     }
 }

@@ -18,6 +18,9 @@ pub(super) const INSERT_EVENT: &str = "INSERT INTO annals_events (stream_id, str
 pub(super) const STREAM_VERSION: &str =
     "SELECT COALESCE(MAX(stream_version), 0) FROM annals_events WHERE stream_id = ?1";
 
+/// An event by id: what the check for a re-sent append reads.
+pub(super) const EVENT_BY_ID: &str = "SELECT stream_id, stream_version, position, recorded_at FROM annals_events WHERE event_id = ?1";
+
 pub(super) const HEAD_POSITION: &str = "SELECT COALESCE(MAX(position), 0) FROM annals_events";
 
 pub(super) const READ_STREAM: &str = concat!(

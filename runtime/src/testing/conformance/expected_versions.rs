@@ -257,3 +257,31 @@ pub async fn concurrent_appends_with_one_expected_version_have_one_winner<S: Eve
         "the winner's events are not interleaved"
     );
 }
+
+/// An expected version no stream can be at (`u64::MAX`) is a conflict, on every path.
+pub async fn an_impossible_expected_version_conflicts<S: EventStore>(store: S) {
+    let case = Case::new("an_impossible_expected_version_conflicts");
+    let stream = case.stream("s");
+    let ty = case.event_type("E");
+    append(
+        &store,
+        &stream,
+        ExpectedVersion::NoStream,
+        vec![event(&ty, 0)],
+    )
+    .await;
+    for size in [1, 3] {
+        assert_conflict(
+            store
+                .append(
+                    &stream,
+                    ExpectedVersion::Exact(u64::MAX),
+                    events(&ty, 1..=size),
+                )
+                .await,
+            &stream,
+            ExpectedVersion::Exact(u64::MAX),
+            1,
+        );
+    }
+}

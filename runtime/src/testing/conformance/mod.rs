@@ -16,7 +16,7 @@
 //!
 //! | suite | what the store implements | what the cases prove |
 //! | --- | --- | --- |
-//! | `events` | [`EventStore`](crate::store::EventStore) | expected versions, gap-free versions, positions, reads of streams and of the log, filters, what is stored, what is refused, a reader tailing concurrent writers, one catalog of names |
+//! | `events` | [`EventStore`](crate::store::EventStore) | expected versions, re-sent appends recorded once, unique event ids, gap-free versions, positions, reads of streams and of the log, filters, what is stored, what is refused before writing, a reader tailing concurrent writers, one catalog of names |
 //! | `snapshots` | [`SnapshotStore`](crate::store::SnapshotStore) (and `EventStore`) | the latest snapshot per stream, never replaced by an older one; temporal loads through the repository |
 //! | `checkpoints` | [`CheckpointStore`](crate::store::CheckpointStore) | conditional moves, one winner among racing runners |
 //! | `sql_read_models` | [`SqlTarget`](crate::store::SqlTarget) | statements committed with their checkpoint, all or nothing; resets; views switched forward only; queries |
@@ -33,6 +33,7 @@
 
 mod checkpoints;
 mod expected_versions;
+mod idempotence;
 mod log;
 mod positions;
 mod read_models;
@@ -44,6 +45,7 @@ mod temporal;
 
 pub use self::checkpoints::*;
 pub use self::expected_versions::*;
+pub use self::idempotence::*;
 pub use self::log::*;
 pub use self::positions::*;
 pub use self::read_models::*;
@@ -82,6 +84,13 @@ macro_rules! __annals_conformance_suite {
             any_appends_to_an_existing_stream,
             conflict_writes_nothing_and_the_stream_continues_gap_free,
             concurrent_appends_with_one_expected_version_have_one_winner,
+            an_impossible_expected_version_conflicts,
+            a_resent_append_is_recorded_once_with_its_first_result,
+            a_resent_event_at_a_known_version_reports_its_first_result,
+            a_resent_append_with_any_is_recorded_once,
+            an_event_id_stored_in_another_stream_is_refused,
+            an_append_reusing_a_stored_id_is_refused_whole,
+            an_id_twice_in_one_append_is_refused,
             stream_versions_are_one_based_and_gap_free,
             first_event_of_an_empty_store_has_position_one,
             global_positions_increase_strictly_across_streams,
@@ -115,6 +124,7 @@ macro_rules! __annals_conformance_suite {
             head_position_is_zero_for_an_empty_log,
             head_position_tracks_appends,
             the_catalog_refuses_a_second_claimant,
+            what_no_store_holds_is_refused_before_writing,
         );
     };
     (@suite snapshots ($factory:expr)) => {

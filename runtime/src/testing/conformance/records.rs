@@ -396,3 +396,54 @@ pub async fn the_catalog_refuses_a_second_claimant<S: EventStore>(store: S) {
             .is_ok()
     );
 }
+
+/// One rule for what a store holds, checked before anything is written: a stream id of at
+/// most 1,024 bytes without NUL; a type name of 1 to 256 bytes without NUL; no NUL in a
+/// payload (`\u0000`) or in metadata.
+pub async fn what_no_store_holds_is_refused_before_writing<S: EventStore>(store: S) {
+    use crate::store::{MAX_EVENT_TYPE_BYTES, MAX_STREAM_ID_BYTES};
+    let case = Case::new("what_no_store_holds_is_refused_before_writing");
+    let stream = case.stream("s");
+    let ty = case.event_type("E");
+
+    let long_id = format!("{stream}{}", "x".repeat(MAX_STREAM_ID_BYTES));
+    let refused = store
+        .append(&long_id, ExpectedVersion::Any, vec![event(&ty, 1)])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::InvalidStreamId { .. })),
+        "{refused:?}"
+    );
+    let longest = format!("{stream}{}", "x".repeat(MAX_STREAM_ID_BYTES - stream.len()));
+    append(&store, &longest, ExpectedVersion::Any, vec![event(&ty, 1)]).await;
+
+    let mut nul_type = event(&ty, 2);
+    nul_type.event_type.push('\0');
+    let mut long_type = event(&ty, 3);
+    long_type.event_type = "t".repeat(MAX_EVENT_TYPE_BYTES + 1);
+    let mut nul_payload = event(&ty, 4);
+    nul_payload.payload = br#"{"n":4,"note":"a\u0000b"}"#.to_vec();
+    let mut nul_metadata = event(&ty, 5);
+    nul_metadata.metadata = Metadata::default().with("user", "a\0b");
+    for invalid in [nul_type, long_type, nul_payload, nul_metadata] {
+        let batch = vec![event(&ty, 0), invalid];
+        let refused = store.append(&stream, ExpectedVersion::Any, batch).await;
+        assert!(
+            matches!(refused, Err(StoreError::InvalidEvent { .. })),
+            "{refused:?}"
+        );
+    }
+    assert!(
+        read_stream(&store, &stream).await.is_empty(),
+        "nothing written"
+    );
+
+    // An escaped backslash before `u0000` is text, and stored.
+    let mut text = event(&ty, 6);
+    text.payload = br#"{"n":6,"note":"a\\u0000b"}"#.to_vec();
+    append(&store, &stream, ExpectedVersion::Any, vec![text.clone()]).await;
+    assert_same_json(
+        &read_stream(&store, &stream).await[0].payload,
+        &text.payload,
+    );
+}
