@@ -14,6 +14,7 @@ use annals::store::SqliteStore;
 use annals::store::{EventStore, SnapshotStore};
 use annals::{Project, Projection, Recorded, Repository};
 use annals_examples::bank::{Account, AccountEvent, Deposit, Deposited, Open, Withdraw, Withdrawn};
+use services::raw_sql::RawSql;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -112,35 +113,20 @@ impl SqlProjection for DepositTableV2 {
 }
 
 /// Raw access to the read model's tables, per database.
-#[annals::async_trait]
-trait Tables: EventStore + SnapshotStore + SqlTarget + Clone {
-    async fn total(&self, table: &str, account: &str) -> Option<i64>;
-    async fn execute(&self, sql: &str);
+trait Tables: EventStore + SnapshotStore + SqlTarget + RawSql + Clone {
     /// SQL that makes `operation` (`UPDATE`, `DELETE`) on `table` fail while the table
     /// `poison` has a row.
     fn poison_trigger(&self, table: &str, operation: &str) -> String;
+
+    async fn total(&self, table: &str, account: &str) -> Option<i64> {
+        self.query_i64(&format!(
+            "SELECT total FROM {table} WHERE account = '{account}'"
+        ))
+        .await
+    }
 }
 
-#[annals::async_trait]
 impl Tables for SqliteStore {
-    async fn total(&self, table: &str, account: &str) -> Option<i64> {
-        let connection = rusqlite::Connection::open(self.path()).unwrap();
-        connection
-            .query_row(
-                &format!("SELECT total FROM {table} WHERE account = ?1"),
-                [account],
-                |row| row.get(0),
-            )
-            .ok()
-    }
-
-    async fn execute(&self, sql: &str) {
-        rusqlite::Connection::open(self.path())
-            .unwrap()
-            .execute_batch(sql)
-            .unwrap();
-    }
-
     fn poison_trigger(&self, table: &str, operation: &str) -> String {
         format!(
             "CREATE TABLE poison (x INTEGER); INSERT INTO poison VALUES (1);
@@ -150,29 +136,7 @@ impl Tables for SqliteStore {
     }
 }
 
-#[annals::async_trait]
 impl Tables for PostgresStore {
-    async fn total(&self, table: &str, account: &str) -> Option<i64> {
-        let client = services::raw_client().await.unwrap();
-        let sql = format!(
-            "SELECT total FROM \"{}\".{table} WHERE account = $1",
-            self.schema()
-        );
-        client
-            .query_opt(&sql, &[&account])
-            .await
-            .unwrap()
-            .map(|row| row.get(0))
-    }
-
-    async fn execute(&self, sql: &str) {
-        let client = services::raw_client().await.unwrap();
-        client
-            .batch_execute(&format!("SET search_path TO \"{}\"; {sql}", self.schema()))
-            .await
-            .unwrap();
-    }
-
     fn poison_trigger(&self, table: &str, operation: &str) -> String {
         format!(
             "CREATE TABLE poison (x INTEGER); INSERT INTO poison VALUES (1);

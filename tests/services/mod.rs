@@ -12,6 +12,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub mod proxy;
+pub mod raw_sql;
 
 use annals::store::{InMemoryStore, PostgresOptions, PostgresStore, SqliteStore};
 use tokio::sync::OnceCell;

@@ -21,3 +21,24 @@ pub(crate) fn metadata_json(metadata: &Metadata) -> Result<Option<String>, Store
         .map(Some)
         .map_err(StoreError::backend)
 }
+
+/// A stored row that does not read back as an event: its position and stream when those
+/// read, and the column that does not.
+pub(crate) fn corrupt(
+    position: Option<u64>,
+    stream: Option<(&str, u64)>,
+    column: &'static str,
+    reason: impl std::fmt::Display,
+) -> StoreError {
+    StoreError::CorruptEvent {
+        position,
+        stream: stream.map(|(stream, version)| (stream.to_owned(), version)),
+        column,
+        reason: reason.to_string(),
+    }
+}
+
+/// A stored position, version or count: never negative.
+pub(crate) fn unsigned(value: i64) -> Result<u64, String> {
+    u64::try_from(value).map_err(|_| format!("{value} is negative"))
+}

@@ -66,12 +66,13 @@ pub enum StoreError {
     /// the wrong length, metadata that is not JSON): written by hand or by another program.
     /// The error names the row, so that a reader can be told to skip it.
     #[error(
-        "stored event at position {position}{} does not read: column `{column}`: {reason}",
+        "stored event{}{} does not read: column `{column}`: {reason}",
+        position.map(|position| format!(" at position {position}")).unwrap_or_default(),
         stream.as_ref().map(|(stream, version)| format!(" ({stream}@{version})")).unwrap_or_default()
     )]
     CorruptEvent {
-        /// The row's global position.
-        position: u64,
+        /// The row's global position, when it was read.
+        position: Option<u64>,
         /// Its stream and version, when they read.
         stream: Option<(String, u64)>,
         /// The column that does not read.
@@ -125,6 +126,15 @@ impl StoreError {
     /// Wraps a backend's error.
     pub fn backend(error: impl StdError + Send + Sync + 'static) -> Self {
         StoreError::Backend(Box::new(error))
+    }
+
+    /// The global position of the stored row this error is about, when there is one: a
+    /// row that does not read ([`CorruptEvent`](StoreError::CorruptEvent)).
+    pub fn position(&self) -> Option<u64> {
+        match self {
+            StoreError::CorruptEvent { position, .. } => *position,
+            _ => None,
+        }
     }
 
     /// Whether this is an optimistic concurrency conflict.

@@ -1,8 +1,8 @@
 //! A running projection, seen from outside: its handle (operate it) and its readers
 //! (query it, wait for it, watch it).
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -181,16 +181,12 @@ impl<P: Projection> ProjectionHandle<P> {
         self.reader.clone()
     }
 
-    /// Skips the event at `position` if the projection is stuck on it (an operator's
-    /// decision, after reading [`status`](ProjectionReader::status)); the runner retries at
-    /// once.
+    /// Never applies the event at `position` (an operator's decision, after reading the
+    /// [`status`](ProjectionReader::status) of a projection stuck on it): its handler does
+    /// not run, on a rebuild either, and a row that does not read is stepped over. The
+    /// runner retries at once.
     pub fn skip(&self, position: u64) {
-        *self
-            .reader
-            .shared
-            .skip
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some(position);
+        self.reader.shared.skip(position);
         self.reader.shared.wake.notify_one();
     }
 

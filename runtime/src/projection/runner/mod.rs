@@ -102,20 +102,31 @@ impl<S: EventStore + Clone> ProjectionRunner<S> {
 
     /// Starts `projection` from the beginning of the log, in a task of its own.
     ///
+    /// Each event is applied exactly once, under the lock readers take. A handler that
+    /// panics part-way has changed the read model: the runner starts it again from
+    /// `P::default()` and replays the log up to the event before the failing one, so readers
+    /// never see part of an event.
+    ///
     /// # Panics
     ///
     /// When another event enum of the store (see [`Catalog`](crate::store::Catalog))
     /// stores events under a name the projection reads: its handlers would be handed that
     /// enum's events. The same holds for every `spawn_*`.
     #[track_caller]
-    pub fn spawn<P: Projection>(&self, projection: P) -> ProjectionHandle<P> {
+    pub fn spawn<P: Projection + Default>(&self, projection: P) -> ProjectionHandle<P> {
         self.spawn_from(projection, 0)
     }
 
     /// Starts `projection` with a read model that already includes every event up to the
-    /// event at `checkpoint` (a restored read model, or 0 for the beginning).
+    /// event at `checkpoint` (a restored read model, or 0 for the beginning). Should a
+    /// handler panic part-way, the read model is rebuilt from `P::default()` and the whole
+    /// log, as in [`spawn`](Self::spawn).
     #[track_caller]
-    pub fn spawn_from<P: Projection>(&self, projection: P, checkpoint: u64) -> ProjectionHandle<P> {
+    pub fn spawn_from<P: Projection + Default>(
+        &self,
+        projection: P,
+        checkpoint: u64,
+    ) -> ProjectionHandle<P> {
         self.claim::<P>();
         self.start(Shared::new(projection, checkpoint), MemorySink)
     }

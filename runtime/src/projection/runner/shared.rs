@@ -1,8 +1,9 @@
 //! What a projection's task and its readers share: the read model with its checkpoint,
 //! and the signals between them.
 
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use tokio::sync::{Notify, watch};
 
@@ -26,8 +27,10 @@ pub(super) struct Shared<P> {
     pub(super) status: watch::Sender<Status>,
     pub(super) wake: Notify,
     pub(super) stop: watch::Sender<bool>,
-    /// An event position the operator asked to skip.
-    pub(super) skip: RwLock<Option<u64>>,
+    /// The event positions the operator asked to skip: never applied, on a replay either.
+    skips: Mutex<BTreeSet<u64>>,
+    /// Whether `skips` holds any, read on every event without the lock.
+    any_skips: AtomicBool,
     /// A rebuild the operator asked for: the empty read model to start again from.
     pub(super) rebuild: std::sync::Mutex<Option<P>>,
 }
@@ -46,7 +49,8 @@ impl<P> Shared<P> {
             status: watch::channel(Status::Starting).0,
             wake: Notify::new(),
             stop: watch::channel(false).0,
-            skip: RwLock::new(None),
+            skips: Mutex::new(BTreeSet::new()),
+            any_skips: AtomicBool::new(false),
             rebuild: std::sync::Mutex::new(None),
         })
     }
@@ -94,13 +98,22 @@ impl<P> Shared<P> {
         }
     }
 
-    /// Whether the operator asked to skip the event at `position`; the request is used up.
-    pub(super) fn take_skip(&self, position: u64) -> bool {
-        let mut skip = self.skip.write().unwrap_or_else(PoisonError::into_inner);
-        let skipping = *skip == Some(position);
-        if skipping {
-            *skip = None;
-        }
-        skipping
+    /// Records the operator's decision never to apply the event at `position`.
+    pub(super) fn skip(&self, position: u64) {
+        self.skips
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(position);
+        self.any_skips.store(true, Ordering::Release);
+    }
+
+    /// Whether the operator asked to skip the event at `position`.
+    pub(super) fn skips(&self, position: u64) -> bool {
+        self.any_skips.load(Ordering::Acquire)
+            && self
+                .skips
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(&position)
     }
 }

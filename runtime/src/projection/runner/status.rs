@@ -35,6 +35,24 @@ pub struct ProjectionFailure {
     pub attempts: u32,
 }
 
+impl std::fmt::Display for ProjectionFailure {
+    /// `projection `balances` failing at position 42 (`account-7`, `Deposited`), attempt 3:
+    /// ...`: what an operator needs to decide on a skip.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "projection `{}` failing", self.projection)?;
+        if let Some(position) = self.position {
+            write!(f, " at position {position}")?;
+        }
+        if let Some((stream, event_type)) = &self.event {
+            write!(f, " (`{stream}`, `{event_type}`)")?;
+        }
+        if self.attempts > 0 {
+            write!(f, ", attempt {}", self.attempts)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
 /// How far a projection is behind the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -101,6 +119,17 @@ impl ProjectionFailure {
             projection,
             position,
             event,
+            message,
+            attempts: 0,
+        }
+    }
+
+    /// A failure at a stored row that does not read as an event: its position.
+    pub(super) fn at(projection: &'static str, position: u64, message: String) -> Self {
+        ProjectionFailure {
+            projection,
+            position: Some(position),
+            event: None,
             message,
             attempts: 0,
         }

@@ -1,20 +1,43 @@
 //! The task that runs one projection: catch up in batches, then tail the log; on a failure,
 //! back off and retry.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 
 use tokio::sync::watch;
 
 use super::RunnerOptions;
 use super::shared::Shared;
-use super::sink::Sink;
+use super::sink::{Progress, Sink, panic_message};
 use super::{ProjectionFailure, Status};
 use crate::projection::Projection;
 use crate::store::{EventFilter, EventStore};
 
-/// Runs the projection until it is stopped.
+/// Runs the projection until it is stopped. Should the task itself die (a panic outside
+/// the read model's code, which is caught where it runs), the projection shows it as
+/// failing, with the cause, instead of running on in silence.
 pub(super) async fn run<S: EventStore, P: Projection, K: Sink<P>>(
+    store: S,
+    options: RunnerOptions,
+    shared: Arc<Shared<P>>,
+    sink: K,
+) {
+    if let Err(panic) = caught(run_loop(store, options, Arc::clone(&shared), sink)).await {
+        tracing::error!(projection = P::NAME, %panic, "the projection's task died");
+        let message = format!("the projection's task died: {panic}");
+        shared
+            .status
+            .send_replace(Status::Failing(ProjectionFailure::new(
+                P::NAME,
+                None,
+                message,
+            )));
+    }
+}
+
+async fn run_loop<S: EventStore, P: Projection, K: Sink<P>>(
     store: S,
     options: RunnerOptions,
     shared: Arc<Shared<P>>,
@@ -38,23 +61,31 @@ pub(super) async fn run<S: EventStore, P: Projection, K: Sink<P>>(
                 // been applied (a read model in memory applies without awaiting; a SQL batch
                 // commits whole or not at all; a flushed external batch is in the read
                 // model's inbox).
+                // The read model's own code (a flush, an inbox query) may panic: a failure
+                // of this projection, not the death of its task.
+                let read = caught(sink.read_apply(&store, &shared, after, batch_size, &filter));
                 tokio::select! {
-                    outcome = sink.read_apply(&store, &shared, after, batch_size, &filter) => {
-                        outcome.map(|read| (read, read_number))
-                    }
+                    outcome = read => match outcome {
+                        Ok(outcome) => outcome.map(|progress| (progress, read_number)),
+                        Err(panic) => Err(ProjectionFailure::new(
+                            P::NAME,
+                            None,
+                            format!("the read model panicked: {panic}"),
+                        )),
+                    },
                     _ = stop.changed() => break,
                 }
             }
         };
         match outcome {
-            Ok((read, read_number)) => {
+            Ok((progress, read_number)) => {
                 failures = 0;
                 shared.status.send_if_modified(|status| {
                     let changed = *status != Status::Running;
                     *status = Status::Running;
                     changed
                 });
-                if read == batch_size {
+                if progress == Progress::More {
                     // Catching up: let other tasks on this worker run between batches.
                     tokio::task::yield_now().await;
                     continue;
@@ -106,12 +137,35 @@ async fn rebuild_if_asked<P: Projection, K: Sink<P>>(
     let Some(rebuilt) = shared.take_rebuild() else {
         return Ok(());
     };
-    sink.rebuild(shared, rebuilt)
-        .await
-        .map_err(|(error, rebuilt)| {
+    match caught(sink.rebuild(shared, rebuilt)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err((error, rebuilt))) => {
             shared.ask_rebuild(rebuilt, false);
-            ProjectionFailure::new(P::NAME, None, format!("rebuild failed: {error}"))
-        })
+            Err(ProjectionFailure::new(
+                P::NAME,
+                None,
+                format!("rebuild failed: {error}"),
+            ))
+        }
+        Err(panic) => Err(ProjectionFailure::new(
+            P::NAME,
+            None,
+            format!("rebuild failed: the read model panicked: {panic}"),
+        )),
+    }
+}
+
+/// `future`, with a panic inside it caught and returned as its message.
+async fn caught<F: Future>(future: F) -> Result<F::Output, String> {
+    let mut future = Box::pin(future);
+    std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panic_message(&panic).to_owned())),
+        }
+    })
+    .await
 }
 
 /// Resolves when the store's wake-up changes; never, when the store has none.

@@ -11,7 +11,8 @@ use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use uuid::Uuid;
 
 use super::error::backend;
-use crate::store::{Metadata, RecordedEvent, SqlValue, StoreError};
+use crate::store::columns::{corrupt, unsigned};
+use crate::store::{EventRef, Metadata, RecordedEvent, SqlValue, StoreError};
 
 /// `jsonb` in PostgreSQL's binary format: a version byte (1) and the JSON text. Sending the
 /// payload's bytes as they are avoids parsing them in Rust.
@@ -83,37 +84,97 @@ pub(super) fn read_event(row: &Row) -> Result<RecordedEvent, StoreError> {
 }
 
 /// Overwrites `event` with the row (a row of `EVENT_COLUMNS`), reusing its buffers: a
-/// reader of the log fills one record per row instead of allocating one.
+/// reader of the log fills one record per row instead of allocating one. A column that does
+/// not read (written by hand or by another program) is a [`StoreError::CorruptEvent`]
+/// naming the row.
 pub(super) fn fill_event(row: &Row, event: &mut RecordedEvent) -> Result<(), StoreError> {
-    event.metadata = match row.try_get::<_, Option<JsonbRef<'_>>>(7).map_err(backend)? {
-        None => Metadata::default(),
-        Some(JsonbRef(json)) => serde_json::from_slice(json).map_err(StoreError::backend)?,
-    };
-    // Events written before migration 0003 keep their ids in the jsonb only.
-    if let Some(id) = row.try_get::<_, Option<Uuid>>(9).map_err(backend)? {
-        event.metadata.correlation_id = Some(id);
+    let position = get::<i64>(row, 0)
+        .and_then(unsigned)
+        .map_err(|reason| corrupt(None, None, "position", reason))?;
+    event.position = position;
+    let mut stream_read = false;
+    fill_columns(row, event, &mut stream_read).map_err(|(column, reason)| {
+        let stream = stream_read.then_some((event.stream_id.as_str(), event.stream_version));
+        corrupt(Some(position), stream, column, reason)
+    })
+}
+
+/// The columns after the position; `stream_read` is set once the stream and version read.
+fn fill_columns(
+    row: &Row,
+    event: &mut RecordedEvent,
+    stream_read: &mut bool,
+) -> Result<(), (&'static str, String)> {
+    fn at(column: &'static str) -> impl FnOnce(String) -> (&'static str, String) {
+        move |reason| (column, reason)
     }
-    if let Some(id) = row.try_get::<_, Option<Uuid>>(10).map_err(backend)? {
-        event.metadata.causation_id = Some(id);
-    }
-    event.position = row.try_get::<_, i64>(0).map_err(backend)? as u64;
     event.stream_id.clear();
     event
         .stream_id
-        .push_str(row.try_get::<_, &str>(1).map_err(backend)?);
-    event.stream_version = row.try_get::<_, i64>(2).map_err(backend)? as u64;
-    event.event_id = row.try_get(3).map_err(backend)?;
+        .push_str(get::<&str>(row, 1).map_err(at("stream_id"))?);
+    event.stream_version = get::<i64>(row, 2)
+        .and_then(unsigned)
+        .map_err(at("stream_version"))?;
+    *stream_read = true;
+    event.event_id = get(row, 3).map_err(at("event_id"))?;
     event.event_type.clear();
     event
         .event_type
-        .push_str(row.try_get::<_, &str>(4).map_err(backend)?);
-    event.schema_version = row.try_get::<_, i32>(5).map_err(backend)? as u32;
+        .push_str(get::<&str>(row, 4).map_err(at("event_type"))?);
+    event.schema_version = get::<i32>(row, 5)
+        .and_then(schema_version)
+        .map_err(at("schema_version"))?;
     event.payload.clear();
     event
         .payload
-        .extend_from_slice(row.try_get::<_, JsonbRef<'_>>(6).map_err(backend)?.0);
-    event.recorded_at = row.try_get::<_, Timestamp>(8).map_err(backend)?.0;
+        .extend_from_slice(get::<JsonbRef<'_>>(row, 6).map_err(at("payload"))?.0);
+    // The metadata's JSON holds user key/values only; events written before migration
+    // 0003 also keep their ids there.
+    event.metadata = match get::<Option<JsonbRef<'_>>>(row, 7).map_err(at("metadata"))? {
+        None => Metadata::default(),
+        Some(JsonbRef(json)) => serde_json::from_slice(json)
+            .map_err(|error| ("metadata", format!("not the metadata's JSON: {error}")))?,
+    };
+    event.recorded_at = get::<Timestamp>(row, 8).map_err(at("recorded_at"))?.0;
+    if let Some(id) = get::<Option<Uuid>>(row, 9).map_err(at("correlation_id"))? {
+        event.metadata.correlation_id = Some(id);
+    }
+    if let Some(id) = get::<Option<Uuid>>(row, 10).map_err(at("causation_id"))? {
+        event.metadata.causation_id = Some(id);
+    }
     Ok(())
+}
+
+/// What loading an aggregate reads of a row of `stream_id` (see `Statements::visit_stream`).
+pub(super) fn stream_event<'r>(row: &'r Row, stream_id: &str) -> Result<EventRef<'r>, StoreError> {
+    let stream_version = get::<i64>(row, 0)
+        .and_then(unsigned)
+        .map_err(|reason| corrupt(None, None, "stream_version", reason))?;
+    let at =
+        |column| move |reason| corrupt(None, Some((stream_id, stream_version)), column, reason);
+    Ok(EventRef {
+        stream_version,
+        event_type: get(row, 1).map_err(at("event_type"))?,
+        schema_version: get::<i32>(row, 2)
+            .and_then(schema_version)
+            .map_err(at("schema_version"))?,
+        payload: get::<JsonbRef<'_>>(row, 3).map_err(at("payload"))?.0,
+    })
+}
+
+/// Column `index` of an event row, or why it does not read.
+fn get<'r, T: FromSql<'r>>(row: &'r Row, index: usize) -> Result<T, String> {
+    row.try_get(index).map_err(|error| {
+        // The driver's message names the column by index; its cause says what is wrong.
+        error
+            .source()
+            .map_or_else(|| error.to_string(), ToString::to_string)
+    })
+}
+
+/// A stored schema version: never negative.
+fn schema_version(version: i32) -> Result<u32, String> {
+    u32::try_from(version).map_err(|_| format!("{version} is negative"))
 }
 
 impl ToSql for SqlValue {

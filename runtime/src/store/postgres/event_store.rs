@@ -7,12 +7,12 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::PostgresStore;
-use super::codec::{Jsonb, JsonbRef, fill_event, read_event};
+use super::codec::{Jsonb, fill_event, read_event, stream_event};
 use super::error::{backend, failed, failed_append, is_refusal, is_version_race};
 use crate::store::columns::{metadata_json, to_i64};
 use crate::store::{
-    AppendResult, Catalog, EventFilter, EventRef, EventStore, ExpectedVersion, LogVisitor,
-    NewEvent, RecordedEvent, Resent, StoreError, StoredEvent, StreamVisitor, check_append, resent,
+    AppendResult, Catalog, EventFilter, EventStore, ExpectedVersion, LogVisitor, NewEvent,
+    RecordedEvent, Resent, StoreError, StoredEvent, StreamVisitor, check_append, resent,
 };
 
 /// What one run of an append's statement did.
@@ -272,12 +272,7 @@ impl EventStore for PostgresStore {
             )
             .await?;
         for row in &rows {
-            let event = EventRef {
-                stream_version: row.try_get::<_, i64>(0).map_err(backend)? as u64,
-                event_type: row.try_get(1).map_err(backend)?,
-                schema_version: row.try_get::<_, i32>(2).map_err(backend)? as u32,
-                payload: row.try_get::<_, JsonbRef<'_>>(3).map_err(backend)?.0,
-            };
+            let event = stream_event(row, stream_id)?;
             if visitor(event).is_break() {
                 break;
             }

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::store::{Metadata, RecordedEvent, SqlValue, StoreError};
+use crate::store::columns::{corrupt, unsigned};
+use crate::store::{EventRef, Metadata, RecordedEvent, SqlValue, StoreError};
 
 /// `recorded_at` and `taken_at` are microseconds since the Unix epoch.
 pub(super) fn micros_to_time(micros: i64) -> DateTime<Utc> {
@@ -18,48 +19,18 @@ pub(super) fn now_micros() -> (DateTime<Utc>, i64) {
     (micros_to_time(micros), micros)
 }
 
-pub(super) fn conversion(error: rusqlite::types::FromSqlError) -> StoreError {
-    StoreError::backend(error)
-}
-
-/// Column `index` as text, borrowed from the row.
-pub(super) fn text<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> Result<&'r str, StoreError> {
-    row.get_ref(index)
-        .map_err(StoreError::backend)?
-        .as_str()
-        .map_err(conversion)
-}
-
-/// Column `index` as a UUID kept in 16 bytes, or `None` for NULL.
-pub(super) fn uuid(row: &rusqlite::Row<'_>, index: usize) -> Result<Option<Uuid>, StoreError> {
-    match row
-        .get_ref(index)
-        .map_err(StoreError::backend)?
-        .as_blob_or_null()
-        .map_err(conversion)?
-    {
-        None => Ok(None),
-        Some(bytes) => Uuid::from_slice(bytes)
-            .map(Some)
-            .map_err(StoreError::backend),
-    }
-}
-
-/// The type name of a row of the event columns (see `statements`) if `types` (a filter's names; `None`: every
-/// type) takes it. A name that equals one of the filter's is taken from the filter: compared
-/// as bytes, it needs no UTF-8 check of its own.
+/// The type name of a row of the event columns (see `statements`) if `types` (a filter's
+/// names; `None`: every type) takes it. A name that equals one of the filter's is taken from
+/// the filter: compared as bytes, it needs no UTF-8 check of its own.
 pub(super) fn row_type<'r>(
     row: &'r rusqlite::Row<'_>,
     types: Option<&'r [String]>,
 ) -> Result<Option<&'r str>, StoreError> {
+    let unreadable = |reason: String| corrupt(row_position(row), None, "event_type", reason);
     let Some(types) = types else {
-        return text(row, 4).map(Some);
+        return text(row, 4).map(Some).map_err(unreadable);
     };
-    let name = row
-        .get_ref(4)
-        .map_err(StoreError::backend)?
-        .as_bytes()
-        .map_err(conversion)?;
+    let name = bytes(row, 4).map_err(unreadable)?;
     Ok(types
         .iter()
         .find(|wanted| wanted.as_bytes() == name)
@@ -68,7 +39,8 @@ pub(super) fn row_type<'r>(
 
 /// A record of a row of the event columns (see `statements`).
 pub(super) fn read_event(row: &rusqlite::Row<'_>) -> Result<RecordedEvent, StoreError> {
-    let event_type = text(row, 4)?;
+    let event_type =
+        text(row, 4).map_err(|reason| corrupt(row_position(row), None, "event_type", reason))?;
     new_event(row, event_type)
 }
 
@@ -82,49 +54,156 @@ pub(super) fn new_event(
     Ok(event)
 }
 
-/// Overwrites `event` with the row (a row of the event columns (see `statements`) of type `event_type`),
-/// reusing its buffers: a reader of the log fills one record per row instead of allocating
-/// one.
+/// Overwrites `event` with the row (a row of the event columns (see `statements`) of type
+/// `event_type`), reusing its buffers: a reader of the log fills one record per row instead
+/// of allocating one. A column that does not read (written by hand or by another program)
+/// is a [`StoreError::CorruptEvent`] naming the row.
 pub(super) fn fill_event(
     row: &rusqlite::Row<'_>,
     event_type: &str,
     event: &mut RecordedEvent,
 ) -> Result<(), StoreError> {
-    let backend = StoreError::backend;
-    event.position = row.get::<_, i64>(0).map_err(backend)? as u64;
+    let position = integer(row, 0)
+        .and_then(unsigned)
+        .map_err(|reason| corrupt(None, None, "position", reason))?;
+    event.position = position;
+    let mut stream_read = false;
+    fill_columns(row, event_type, event, &mut stream_read).map_err(|(column, reason)| {
+        let stream = stream_read.then_some((event.stream_id.as_str(), event.stream_version));
+        corrupt(Some(position), stream, column, reason)
+    })
+}
+
+/// The columns after the position; `stream_read` is set once the stream and version read.
+fn fill_columns(
+    row: &rusqlite::Row<'_>,
+    event_type: &str,
+    event: &mut RecordedEvent,
+    stream_read: &mut bool,
+) -> Result<(), (&'static str, String)> {
+    fn at(column: &'static str) -> impl FnOnce(String) -> (&'static str, String) {
+        move |reason| (column, reason)
+    }
     event.stream_id.clear();
-    event.stream_id.push_str(text(row, 1)?);
-    event.stream_version = row.get::<_, i64>(2).map_err(backend)? as u64;
-    event.event_id = uuid(row, 3)?.unwrap_or_default();
+    event
+        .stream_id
+        .push_str(text(row, 1).map_err(at("stream_id"))?);
+    event.stream_version = integer(row, 2)
+        .and_then(unsigned)
+        .map_err(at("stream_version"))?;
+    *stream_read = true;
+    event.event_id = uuid(row, 3)
+        .and_then(|id| id.ok_or_else(|| "NULL".to_owned()))
+        .map_err(at("event_id"))?;
     event.event_type.clear();
     event.event_type.push_str(event_type);
-    event.schema_version = row.get::<_, i64>(5).map_err(backend)? as u32;
+    event.schema_version = integer(row, 5)
+        .and_then(schema_version)
+        .map_err(at("schema_version"))?;
     event.payload.clear();
-    event.payload.extend_from_slice(
-        row.get_ref(6)
-            .map_err(backend)?
-            .as_bytes()
-            .map_err(conversion)?,
-    );
+    // JSON kept as a BLOB by this store, or as TEXT by another program: the same bytes.
+    event
+        .payload
+        .extend_from_slice(bytes(row, 6).map_err(at("payload"))?);
     // The metadata's JSON holds user key/values only; events written before migration
     // 0003 also keep their ids there.
-    event.metadata = match row
-        .get_ref(7)
-        .map_err(backend)?
-        .as_str_or_null()
-        .map_err(conversion)?
-    {
+    event.metadata = match nullable_bytes(row, 7).map_err(at("metadata"))? {
         None => Metadata::default(),
-        Some(json) => serde_json::from_str(json).map_err(StoreError::backend)?,
+        Some(json) => serde_json::from_slice(json)
+            .map_err(|error| ("metadata", format!("not the metadata's JSON: {error}")))?,
     };
-    event.recorded_at = micros_to_time(row.get(8).map_err(backend)?);
-    if let Some(id) = uuid(row, 9)? {
+    event.recorded_at = micros_to_time(integer(row, 8).map_err(at("recorded_at"))?);
+    if let Some(id) = uuid(row, 9).map_err(at("correlation_id"))? {
         event.metadata.correlation_id = Some(id);
     }
-    if let Some(id) = uuid(row, 10)? {
+    if let Some(id) = uuid(row, 10).map_err(at("causation_id"))? {
         event.metadata.causation_id = Some(id);
     }
     Ok(())
+}
+
+/// What loading an aggregate reads of a row of `stream_id` (see `statements::VISIT_STREAM`).
+pub(super) fn stream_event<'r>(
+    row: &'r rusqlite::Row<'_>,
+    stream_id: &str,
+) -> Result<EventRef<'r>, StoreError> {
+    let stream_version = integer(row, 0)
+        .and_then(unsigned)
+        .map_err(|reason| corrupt(None, None, "stream_version", reason))?;
+    let at =
+        |column| move |reason| corrupt(None, Some((stream_id, stream_version)), column, reason);
+    Ok(EventRef {
+        stream_version,
+        event_type: text(row, 1).map_err(at("event_type"))?,
+        schema_version: integer(row, 2)
+            .and_then(schema_version)
+            .map_err(at("schema_version"))?,
+        // JSON kept as a BLOB by this store, or as TEXT by another program: the same bytes.
+        payload: bytes(row, 3).map_err(at("payload"))?,
+    })
+}
+
+/// The row's position, if it reads: what names a row whose other columns do not.
+fn row_position(row: &rusqlite::Row<'_>) -> Option<u64> {
+    integer(row, 0)
+        .ok()
+        .and_then(|position| unsigned(position).ok())
+}
+
+/// A stored schema version: a `u32`.
+fn schema_version(version: i64) -> Result<u32, String> {
+    u32::try_from(version).map_err(|_| format!("{version} is out of range"))
+}
+
+/// Column `index` as an integer.
+fn integer(row: &rusqlite::Row<'_>, index: usize) -> Result<i64, String> {
+    value(row, index)?
+        .as_i64()
+        .map_err(|error| error.to_string())
+}
+
+/// Column `index` as text, borrowed from the row.
+fn text<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> Result<&'r str, String> {
+    value(row, index)?
+        .as_str()
+        .map_err(|error| error.to_string())
+}
+
+/// Column `index` as bytes (a BLOB, or TEXT), borrowed from the row.
+fn bytes<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> Result<&'r [u8], String> {
+    value(row, index)?
+        .as_bytes()
+        .map_err(|error| error.to_string())
+}
+
+/// Column `index` as bytes (a BLOB, or TEXT), or `None` for NULL.
+fn nullable_bytes<'r>(
+    row: &'r rusqlite::Row<'_>,
+    index: usize,
+) -> Result<Option<&'r [u8]>, String> {
+    value(row, index)?
+        .as_bytes_or_null()
+        .map_err(|error| error.to_string())
+}
+
+/// Column `index` as a UUID kept in 16 bytes, or `None` for NULL.
+fn uuid(row: &rusqlite::Row<'_>, index: usize) -> Result<Option<Uuid>, String> {
+    match value(row, index)?
+        .as_blob_or_null()
+        .map_err(|error| error.to_string())?
+    {
+        None => Ok(None),
+        Some(bytes) => Uuid::from_slice(bytes)
+            .map(Some)
+            .map_err(|_| format!("{} bytes, not the 16 of a UUID", bytes.len())),
+    }
+}
+
+fn value<'r>(
+    row: &'r rusqlite::Row<'_>,
+    index: usize,
+) -> Result<rusqlite::types::ValueRef<'r>, String> {
+    row.get_ref(index).map_err(|error| error.to_string())
 }
 
 impl rusqlite::ToSql for SqlValue {

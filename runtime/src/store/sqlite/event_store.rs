@@ -8,14 +8,14 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::codec::{
-    conversion, fill_event, micros_to_time, new_event, now_micros, read_event, row_type,
+    fill_event, micros_to_time, new_event, now_micros, read_event, row_type, stream_event,
 };
 use super::error;
 use super::{SqliteStore, statements};
 use crate::store::columns::{metadata_json, to_i64};
 use crate::store::{
-    AppendResult, Catalog, EventFilter, EventRef, EventStore, ExpectedVersion, LogVisitor,
-    NewEvent, RecordedEvent, Resent, StoreError, StoredEvent, StreamVisitor, check_append, resent,
+    AppendResult, Catalog, EventFilter, EventStore, ExpectedVersion, LogVisitor, NewEvent,
+    RecordedEvent, Resent, StoreError, StoredEvent, StreamVisitor, check_append, resent,
 };
 
 /// A filtered read of the global log first walks `max_count × this` positions in order
@@ -344,20 +344,7 @@ impl EventStore for SqliteStore {
             let mut read = 0;
             while let Some(row) = rows.next().map_err(backend)? {
                 read += 1;
-                let event = EventRef {
-                    stream_version: row.get::<_, i64>(0).map_err(backend)? as u64,
-                    event_type: row
-                        .get_ref(1)
-                        .map_err(backend)?
-                        .as_str()
-                        .map_err(conversion)?,
-                    schema_version: row.get::<_, i64>(2).map_err(backend)? as u32,
-                    payload: row
-                        .get_ref(3)
-                        .map_err(backend)?
-                        .as_blob()
-                        .map_err(conversion)?,
-                };
+                let event = stream_event(row, stream_id)?;
                 if visitor(event).is_break() {
                     break;
                 }

@@ -21,8 +21,8 @@ pub(super) trait Sink<P>: Send + Sync + 'static {
     /// when it could not.
     async fn rebuild(&self, shared: &Shared<P>, rebuilt: P) -> Result<(), (StoreError, P)>;
 
-    /// Reads a batch after `after` and applies it, moving the checkpoint with it; returns
-    /// how many events were read.
+    /// Reads a batch after `after` and applies it, moving the checkpoint with it; says
+    /// whether the log may hold more.
     async fn read_apply<S: EventStore>(
         &self,
         store: &S,
@@ -30,19 +30,61 @@ pub(super) trait Sink<P>: Send + Sync + 'static {
         after: u64,
         batch_size: usize,
         filter: &EventFilter,
-    ) -> Result<usize, ProjectionFailure>
+    ) -> Result<Progress, ProjectionFailure>
     where
         P: Projection;
 }
 
-/// Projects one event into `projection`. A failure (the event does not decode, the handler
-/// panics) is skipped if the operator asked to skip this very event; otherwise it is
-/// returned, naming the event.
+/// Where a read left the projection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Progress {
+    /// The read came back full, or stepped over a row: read again at once.
+    More,
+    /// The read came back short: the projection has caught up.
+    CaughtUp,
+}
+
+impl Progress {
+    /// After a read of `read` events in batches of `batch_size`.
+    fn after(read: usize, batch_size: usize) -> Self {
+        if read < batch_size {
+            Progress::CaughtUp
+        } else {
+            Progress::More
+        }
+    }
+}
+
+/// How one event went into a read model.
+enum Projected {
+    /// Its handler ran.
+    Applied,
+    /// The operator asked to skip it: its handler did not run.
+    Skipped,
+}
+
+/// An event that did not go into a read model.
+struct Failed {
+    failure: ProjectionFailure,
+    /// Whether its handler panicked part-way: the read model may hold part of the event.
+    partial: bool,
+}
+
+/// Projects one event into `projection`, unless the operator asked to skip it. A failure
+/// (the event does not decode, the handler panics) names the event.
 fn project_event<P: Projection>(
     shared: &Shared<P>,
     projection: &mut P,
     recorded: &RecordedEvent,
-) -> Result<(), ProjectionFailure> {
+) -> Result<Projected, Failed> {
+    if shared.skips(recorded.position) {
+        tracing::warn!(
+            projection = P::NAME,
+            position = recorded.position,
+            "skipping an event, as an operator asked"
+        );
+        return Ok(Projected::Skipped);
+    }
     let span = tracing::debug_span!(
         "annals.projection.event",
         projection = P::NAME,
@@ -52,34 +94,32 @@ fn project_event<P: Projection>(
     );
     let _entered = span.enter();
     // A panicking handler is a failure of this projection, not of its task: without this
-    // the runner would die and its readers wait forever. The read model may hold part of
-    // the event; the retry applies it again (fix the handler, then rebuild).
+    // the runner would die and its readers wait forever. The read model may then hold part
+    // of the event: each sink undoes it.
     let projected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        projection
-            .project_recorded(recorded)
-            .map_err(|error| error.to_string())
-    }))
-    .unwrap_or_else(|panic| Err(format!("the handler panicked: {}", panic_message(&panic))));
-    let Err(error) = projected else {
-        return Ok(());
+        projection.project_recorded(recorded)
+    }));
+    let (message, partial) = match projected {
+        Ok(Ok(())) => return Ok(Projected::Applied),
+        Ok(Err(error)) => (error.to_string(), false),
+        Err(panic) => (
+            format!("the handler panicked: {}", panic_message(&panic)),
+            true,
+        ),
     };
-    if shared.take_skip(recorded.position) {
-        tracing::warn!(
-            projection = P::NAME,
-            position = recorded.position,
-            "skipping an event, as an operator asked"
-        );
-        return Ok(());
-    }
     let event = (
         recorded.position,
         recorded.stream_id.clone(),
         recorded.event_type.clone(),
     );
-    Err(ProjectionFailure::new(P::NAME, Some(event), error))
+    Err(Failed {
+        failure: ProjectionFailure::new(P::NAME, Some(event), message),
+        partial,
+    })
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+/// What a panic said.
+pub(super) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()
@@ -90,4 +130,16 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
 /// A failure of the store or of the read model's own store: no event to name.
 fn store_failure<P: Projection>(message: impl std::fmt::Display) -> ProjectionFailure {
     ProjectionFailure::new(P::NAME, None, message.to_string())
+}
+
+/// A failed read of the log: a row that does not read names its position (an operator can
+/// skip it); anything else is the store's failure.
+fn read_failure<P: Projection>(error: StoreError) -> ProjectionFailure {
+    match &error {
+        StoreError::CorruptEvent {
+            position: Some(position),
+            ..
+        } => ProjectionFailure::at(P::NAME, *position, error.to_string()),
+        _ => store_failure::<P>(error),
+    }
 }

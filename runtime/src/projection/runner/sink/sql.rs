@@ -1,14 +1,16 @@
 //! The read model in SQL tables: each batch's statements and the checkpoint commit in one
-//! transaction of the store's database, so each event is applied exactly once.
+//! transaction of the store's database, so each event is applied exactly once. A failing
+//! event leaves no statement behind, and a batch the database refuses is committed event by
+//! event to find the event it refuses, so the failure names it and an operator can skip it.
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{Sink, project_event, store_failure};
+use super::{Progress, Projected, Sink, project_event, read_failure, store_failure};
 use crate::projection::SqlProjection;
 use crate::projection::runner::ProjectionFailure;
 use crate::projection::runner::shared::Shared;
-use crate::store::{EventFilter, EventStore, RecordedEvent, SqlTarget, StoreError};
+use crate::store::{EventFilter, EventStore, RecordedEvent, SqlStatement, SqlTarget, StoreError};
 
 pub(in crate::projection::runner) struct SqlSink<T> {
     target: T,
@@ -41,28 +43,43 @@ impl<P: SqlProjection, T: SqlTarget> Sink<P> for SqlSink<T> {
         after: u64,
         batch_size: usize,
         filter: &EventFilter,
-    ) -> Result<usize, ProjectionFailure> {
+    ) -> Result<Progress, ProjectionFailure> {
         let mut batch = SqlBatch::new(after);
         let read = store
             .visit_all(after, batch_size, filter, &mut |event| {
                 batch.project(shared, event)
             })
             .await;
-        match read {
-            Ok(read) => {
-                self.commit(shared, batch).await?;
-                if read < batch_size {
-                    self.publish::<P>().await?;
+        let progress = match read {
+            Ok(read) => Progress::after(read, batch_size),
+            Err(error) => match error.position() {
+                // A row that does not read, which the operator asked to skip: the events
+                // before it commit, and the checkpoint steps over it.
+                Some(position) if shared.skips(position) => {
+                    batch.step_over(position);
+                    Progress::More
                 }
-                Ok(read)
-            }
-            Err(error) => {
-                // Nothing of a batch that was not read whole is committed.
-                batch.discard(shared);
-                Err(store_failure::<P>(error))
-            }
+                _ => {
+                    // The events before it commit; the failure names the row.
+                    batch.stop(read_failure::<P>(error));
+                    Progress::More
+                }
+            },
+        };
+        self.commit(shared, batch).await?;
+        if progress == Progress::CaughtUp {
+            self.publish::<P>().await?;
         }
+        Ok(progress)
     }
+}
+
+/// One event of a batch: where it is, and where its statements end in the writer.
+struct ProjectedEvent {
+    position: u64,
+    stream_id: String,
+    event_type: String,
+    statements_end: usize,
 }
 
 /// The events of one SQL batch projected so far: their statements wait in the projection's
@@ -70,7 +87,8 @@ impl<P: SqlProjection, T: SqlTarget> Sink<P> for SqlSink<T> {
 struct SqlBatch {
     /// The checkpoint the batch was read after.
     after: u64,
-    handled: usize,
+    events: Vec<ProjectedEvent>,
+    /// The position the checkpoint moves to: the last event projected or stepped over.
     last: u64,
     stopped_at: Option<ProjectionFailure>,
 }
@@ -79,7 +97,7 @@ impl SqlBatch {
     fn new(after: u64) -> Self {
         SqlBatch {
             after,
-            handled: 0,
+            events: Vec::new(),
             last: after,
             stopped_at: None,
         }
@@ -95,30 +113,44 @@ impl SqlBatch {
         let projected = shared.if_at(self.after, |tracked| {
             // Event by event, so the statements of an event whose handler failed part-way
             // are dropped, not committed with the events before it.
-            let written = tracked.projection.writer().len();
+            let writer = tracked.projection.writer();
+            let written = writer.len();
             let projected = project_event(shared, &mut tracked.projection, event);
+            let writer = tracked.projection.writer();
             if projected.is_err() {
-                tracked.projection.writer().truncate(written);
+                writer.truncate(written);
             }
-            projected
+            projected.map(|projected| (projected, writer.len()))
         });
         match projected {
-            Some(Ok(())) => {
-                self.handled += 1;
+            Some(Ok((projected, statements_end))) => {
+                if let Projected::Applied = projected {
+                    self.events.push(ProjectedEvent {
+                        position: event.position,
+                        stream_id: event.stream_id.clone(),
+                        event_type: event.event_type.clone(),
+                        statements_end,
+                    });
+                }
                 self.last = event.position;
                 ControlFlow::Continue(())
             }
-            Some(Err(failure)) => {
-                self.stopped_at = Some(failure);
+            Some(Err(failed)) => {
+                self.stopped_at = Some(failed.failure);
                 ControlFlow::Break(())
             }
             None => ControlFlow::Break(()),
         }
     }
 
-    /// Drops the statements of the batch's events from the read model's writer.
-    fn discard<P: SqlProjection>(self, shared: &Shared<P>) {
-        shared.if_at(self.after, |tracked| tracked.projection.writer().take());
+    /// The row at `position` is stepped over: the checkpoint moves past it.
+    fn step_over(&mut self, position: u64) {
+        self.last = position;
+    }
+
+    /// The batch ends with `failure`: what was projected before commits.
+    fn stop(&mut self, failure: ProjectionFailure) {
+        self.stopped_at.get_or_insert(failure);
     }
 }
 
@@ -157,7 +189,7 @@ impl<T: SqlTarget> SqlSink<T> {
     }
 
     /// Commits the batch's statements and moves the checkpoint in one transaction; then
-    /// reports the handler failure that ended the batch, if one did.
+    /// reports the failure that ended the batch, if one did.
     async fn commit<P: SqlProjection>(
         &self,
         shared: &Shared<P>,
@@ -165,7 +197,7 @@ impl<T: SqlTarget> SqlSink<T> {
     ) -> Result<(), ProjectionFailure> {
         let SqlBatch {
             after,
-            handled,
+            events,
             last: to,
             stopped_at,
         } = batch;
@@ -174,34 +206,98 @@ impl<T: SqlTarget> SqlSink<T> {
         else {
             return Ok(());
         };
-        if handled > 0 {
-            let committed = self
-                .target
-                .commit_projection(&P::checkpoint_key(), after, to, statements)
-                .await
-                .map_err(store_failure::<P>)?;
-            if committed {
+        if to == after {
+            return stopped_at.map_or(Ok(()), Err);
+        }
+        let key = P::checkpoint_key();
+        match self
+            .target
+            .commit_projection(&key, after, to, statements.clone())
+            .await
+        {
+            Ok(true) => {
                 shared.if_at(after, |tracked| {
                     tracked.checkpoint = to;
-                    tracked.handled += handled as u64;
+                    tracked.handled += events.len() as u64;
                 });
-            } else {
-                // Another runner of this projection committed first: carry on from where it
-                // got to (its commit holds these events already; nothing was written here).
-                let stored = self
-                    .target
-                    .checkpoint(&P::checkpoint_key())
-                    .await
-                    .map_err(store_failure::<P>)?;
-                tracing::info!(
-                    projection = P::NAME,
-                    stored,
-                    "another runner moved the checkpoint; following it"
-                );
-                shared.if_at(after, |tracked| tracked.checkpoint = stored);
-                return Ok(());
             }
+            Ok(false) => return self.follow::<P>(shared, after).await,
+            // The database refused a statement: find the event it refuses.
+            Err(error) if !error.is_transient() && !events.is_empty() => {
+                return self
+                    .commit_one_by_one::<P>(shared, after, &events, statements, error)
+                    .await;
+            }
+            Err(error) => return Err(store_failure::<P>(error)),
         }
         stopped_at.map_or(Ok(()), Err)
+    }
+
+    /// Another runner of this projection committed first: carry on from where it got to
+    /// (its commit holds these events already; nothing was written here).
+    async fn follow<P: SqlProjection>(
+        &self,
+        shared: &Shared<P>,
+        after: u64,
+    ) -> Result<(), ProjectionFailure> {
+        let stored = self
+            .target
+            .checkpoint(&P::checkpoint_key())
+            .await
+            .map_err(store_failure::<P>)?;
+        tracing::info!(
+            projection = P::NAME,
+            stored,
+            "another runner moved the checkpoint; following it"
+        );
+        shared.if_at(after, |tracked| tracked.checkpoint = stored);
+        Ok(())
+    }
+
+    /// The batch's commit was refused: commits its events one at a time, each with its
+    /// checkpoint, up to the one the database refuses, and names that one.
+    async fn commit_one_by_one<P: SqlProjection>(
+        &self,
+        shared: &Shared<P>,
+        after: u64,
+        events: &[ProjectedEvent],
+        statements: Vec<SqlStatement>,
+        refusal: StoreError,
+    ) -> Result<(), ProjectionFailure> {
+        let key = P::checkpoint_key();
+        let (mut from, mut start) = (after, 0);
+        for event in events {
+            let own = statements[start..event.statements_end].to_vec();
+            start = event.statements_end;
+            match self
+                .target
+                .commit_projection(&key, from, event.position, own)
+                .await
+            {
+                Ok(true) => {
+                    let committed = shared.if_at(from, |tracked| {
+                        tracked.checkpoint = event.position;
+                        tracked.handled += 1;
+                    });
+                    if committed.is_none() {
+                        return Ok(());
+                    }
+                    from = event.position;
+                }
+                Ok(false) => return self.follow::<P>(shared, from).await,
+                Err(error) if error.is_transient() => return Err(store_failure::<P>(error)),
+                Err(error) => {
+                    let failure = (
+                        event.position,
+                        event.stream_id.clone(),
+                        event.event_type.clone(),
+                    );
+                    let message = format!("the database refused its statements: {error}");
+                    return Err(ProjectionFailure::new(P::NAME, Some(failure), message));
+                }
+            }
+        }
+        // Each alone commits: the batch failed for a reason of its own.
+        Err(store_failure::<P>(refusal))
     }
 }
