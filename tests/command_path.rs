@@ -806,11 +806,25 @@ async fn no_snapshot_without_a_policy() {
     assert_eq!(accounts.load("s4").await.unwrap().snapshot_version, None);
 }
 
-fn snapshot_of(stream_id: &str, version: u64, schema_version: u32, payload: &[u8]) -> Snapshot {
+/// A snapshot of an account, as the repository would write it at `version` (the id of
+/// the event there, the state's shape), with `schema_version` and `payload` as given.
+async fn snapshot_of(
+    store: &InMemoryStore,
+    stream_id: &str,
+    version: u64,
+    schema_version: u32,
+    payload: &[u8],
+) -> Snapshot {
+    let at_version = store.read_stream(stream_id, version, 1).await.unwrap();
     Snapshot {
         stream_id: stream_id.into(),
         stream_version: version,
+        event_id: at_version
+            .first()
+            .filter(|event| event.stream_version == version)
+            .map_or_else(annals::Uuid::nil, |event| event.event_id),
         schema_version,
+        shape: Account::snapshot_format().unwrap().shape,
         payload: payload.to_vec(),
         taken_at: Utc::now(),
     }
@@ -831,7 +845,7 @@ async fn snapshot_of_another_schema_version_is_ignored() {
     })
     .unwrap();
     store
-        .save_snapshot(snapshot_of("account-s5", 3, 99, &forged))
+        .save_snapshot(snapshot_of(&store, "account-s5", 3, 99, &forged).await)
         .await
         .unwrap();
 
@@ -852,7 +866,7 @@ async fn snapshot_that_does_not_decode_is_ignored() {
     let accounts = Accounts::new(store.clone());
     opened_with(&accounts, "s6", &[10, 20]).await;
     store
-        .save_snapshot(snapshot_of("account-s6", 3, 1, b"{\"balance\": \"lots\""))
+        .save_snapshot(snapshot_of(&store, "account-s6", 3, 1, b"{\"balance\": \"lots\"").await)
         .await
         .unwrap();
 
@@ -879,7 +893,7 @@ async fn valid_snapshot_is_trusted_by_load_only() {
     })
     .unwrap();
     store
-        .save_snapshot(snapshot_of("account-s7", 2, 1, &planted))
+        .save_snapshot(snapshot_of(&store, "account-s7", 2, 1, &planted).await)
         .await
         .unwrap();
 
@@ -906,7 +920,7 @@ async fn snapshot_ahead_of_its_stream_is_ignored() {
     })
     .unwrap();
     store
-        .save_snapshot(snapshot_of("account-s8", 10, 1, &ahead))
+        .save_snapshot(snapshot_of(&store, "account-s8", 10, 1, &ahead).await)
         .await
         .unwrap();
 

@@ -545,13 +545,15 @@ async fn a_corrupt_row_is_named_and_skipped_externally<
 }
 
 /// Loading an aggregate whose row does not read: a typed error naming the stream, the
-/// version and the column.
-async fn a_corrupt_row_fails_a_load_with_its_stream_and_version<S: Corruptible>(store: S) {
+/// version and the column. (On PostgreSQL the columns a load reads are typed and
+/// constrained: every value they can hold reads.)
+#[tokio::test]
+async fn sqlite_a_corrupt_row_fails_a_load_with_its_stream_and_version() {
+    let store = services::sqlite().await.unwrap();
     let positions = deposits(&store, &[1, 2]).await;
     store
         .execute(&format!(
-            "UPDATE {} SET schema_version = -1 WHERE position = {}",
-            S::EVENTS,
+            "UPDATE annals_events SET schema_version = -1 WHERE position = {}",
             positions[0]
         ))
         .await;
@@ -567,7 +569,7 @@ async fn a_corrupt_row_fails_a_load_with_its_stream_and_version<S: Corruptible>(
 
 mod corrupt_rows {
     use super::*;
-    store_matrix!([sqlite, postgres] => a_corrupt_row_is_named_and_skipped_in_memory, a_corrupt_row_is_named_and_skipped_in_sql, a_corrupt_row_is_named_and_skipped_externally, a_corrupt_row_fails_a_load_with_its_stream_and_version);
+    store_matrix!([sqlite, postgres] => a_corrupt_row_is_named_and_skipped_in_memory, a_corrupt_row_is_named_and_skipped_in_sql, a_corrupt_row_is_named_and_skipped_externally);
 }
 
 /// A payload another program stored as TEXT (SQLite keeps JSON as a BLOB): the aggregate

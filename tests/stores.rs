@@ -48,7 +48,9 @@ mod memory {
         let snapshot = annals::store::Snapshot {
             stream_id: "clock-1".to_owned(),
             stream_version: 2,
+            event_id: read[1].event_id,
             schema_version: 1,
+            shape: 7,
             payload: br#"{"n":2}"#.to_vec(),
             taken_at: chrono::Utc::now(),
         };

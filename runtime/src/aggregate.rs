@@ -110,19 +110,30 @@ impl<A: SnapshotState> SnapshotFormat<A> {
     pub const fn json(version: u32) -> Self {
         SnapshotFormat {
             version,
+            shape: 0,
             encode: |state| serde_json::to_vec(state),
             decode: |bytes| serde_json::from_slice(bytes),
         }
+    }
+
+    /// The same format for a state of shape `shape` (the derive's fingerprint of the
+    /// state's fields and types).
+    pub const fn with_shape(mut self, shape: u64) -> Self {
+        self.shape = shape;
+        self
     }
 }
 
 /// How an aggregate's state is encoded in a snapshot.
 ///
-/// `version` is the snapshot schema version: a stored snapshot with another version is
-/// ignored and the state is rebuilt from events.
+/// `version` is the snapshot schema version, and `shape` a fingerprint of the state's
+/// fields and their types: a stored snapshot with another version or shape is ignored and
+/// the state is rebuilt from events.
 pub struct SnapshotFormat<A> {
     /// The snapshot schema version.
     pub version: u32,
+    /// The fingerprint of the state's shape.
+    pub shape: u64,
     /// Encodes the state.
     pub encode: fn(&A) -> Result<Vec<u8>, serde_json::Error>,
     /// Decodes a state of this `version`.
@@ -140,6 +151,7 @@ impl<A> std::fmt::Debug for SnapshotFormat<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SnapshotFormat")
             .field("version", &self.version)
+            .field("shape", &self.shape)
             .finish_non_exhaustive()
     }
 }

@@ -17,12 +17,13 @@ pub fn expand(model: &AggregateModel) -> TokenStream {
         error,
         kind,
         snapshot,
+        shape,
     } = model;
     let (state, event_arg) = (local("state"), local("event"));
     let snapshot_format = snapshot.map(|(version, span)| {
         quote_spanned! {span=>
             fn snapshot_format() -> ::core::option::Option<#krate::__private::SnapshotFormat<Self>> {
-                ::core::option::Option::Some(#krate::__private::SnapshotFormat::json(#version))
+                ::core::option::Option::Some(#krate::__private::SnapshotFormat::json(#version).with_shape(#shape))
             }
         }
     });

@@ -3,6 +3,7 @@
 
 mod expand;
 mod model;
+mod shape;
 #[cfg(test)]
 mod tests;
 

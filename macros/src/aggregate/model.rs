@@ -33,6 +33,8 @@ pub struct AggregateModel {
     pub kind: String,
     /// The snapshot schema version, and the span of the `snapshot` key.
     pub snapshot: Option<(u32, Span)>,
+    /// The fingerprint of the state's shape, which snapshots are checked against.
+    pub shape: u64,
 }
 
 impl AggregateModel {
@@ -145,6 +147,7 @@ impl AggregateModel {
             error: error.unwrap_or_else(|| conventional("Error")),
             kind: kind.unwrap_or_else(|| attr::snake_case(&ident.to_string())),
             snapshot,
+            shape: super::shape::fingerprint(input),
         })
     }
 }

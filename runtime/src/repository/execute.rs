@@ -145,8 +145,15 @@ where
                     for event in &decided {
                         state.apply_event(event);
                     }
-                    self.snapshot_if_due(stream_id, &state, version, appended.stream_version)
-                        .await;
+                    let last_event_id = event_ids[event_ids.len() - 1];
+                    self.snapshot_if_due(
+                        stream_id,
+                        &state,
+                        version,
+                        appended.stream_version,
+                        last_event_id,
+                    )
+                    .await;
                     self.cache_put(stream_id, state, appended.stream_version);
                     let events = decided
                         .into_iter()
@@ -263,6 +270,7 @@ where
         state: &A,
         old_version: u64,
         new_version: u64,
+        last_event_id: Uuid,
     ) {
         let Some(format) = A::snapshot_format() else {
             return;
@@ -281,7 +289,9 @@ where
         let snapshot = Snapshot {
             stream_id: stream_id.to_owned(),
             stream_version: new_version,
+            event_id: last_event_id,
             schema_version: format.version,
+            shape: format.shape,
             payload,
             taken_at: Utc::now(),
         };

@@ -9,6 +9,7 @@ use super::{LoadError, Loaded, Repository};
 use crate::aggregate::Aggregate;
 use crate::event::{DecodeFailure, Event, EventDecodeError};
 use crate::store::{EventRef, EventStore, SnapshotStore, StoreError};
+use uuid::Uuid;
 
 fn broken_stream(stream_id: &str, loaded: u64, found: u64) -> LoadError {
     LoadError::BrokenStream {
@@ -92,22 +93,26 @@ where
             version: 0,
             snapshot_version: None,
         };
+        let mut snapshot_event_id = None;
         if use_snapshot
-            && let Some((state, version)) = self.load_snapshot(stream_id, up_to_version).await?
+            && let Some((state, version, event_id)) =
+                self.load_snapshot(stream_id, up_to_version).await?
         {
             loaded = Loaded {
                 state,
                 version,
                 snapshot_version: Some(version),
             };
+            snapshot_event_id = Some(event_id);
         }
-        // With a snapshot at version s, the first read starts at s itself: the event there
-        // proves the snapshot describes this stream (a snapshot restored apart from its
-        // events, or ahead of them, is dropped and the state replayed from the start).
+        // With a snapshot at version s, the first read starts at s itself: the event there,
+        // with the id the snapshot recorded, proves the snapshot describes this stream up to
+        // there (a snapshot whose version was changed, restored apart from its events, or
+        // ahead of them, is dropped and the state replayed from the start).
         let mut check_snapshot = loaded.snapshot_version.is_some();
         let mut broken: Option<u64> = None;
         let mut undecodable: Option<(u64, DecodeFailure)> = None;
-        while loaded.version < up_to_version {
+        while loaded.version < up_to_version || check_snapshot {
             let from = if check_snapshot {
                 loaded.version
             } else {
@@ -118,7 +123,8 @@ where
             let mut snapshot_confirmed = !check_snapshot;
             let mut visitor = |event: EventRef<'_>| {
                 if !snapshot_confirmed {
-                    snapshot_confirmed = event.stream_version == loaded.version;
+                    snapshot_confirmed = event.stream_version == loaded.version
+                        && Some(event.event_id) == snapshot_event_id;
                     return if snapshot_confirmed {
                         ControlFlow::Continue(())
                     } else {
@@ -157,7 +163,7 @@ where
                     tracing::warn!(
                         stream_id,
                         snapshot_version = loaded.version,
-                        "the stream has no event at the snapshot's version; ignoring the snapshot"
+                        "the stream does not hold the snapshot's last event at its version; ignoring the snapshot"
                     );
                     loaded = Loaded {
                         state: A::default(),
@@ -203,24 +209,39 @@ where
         }
     }
 
-    /// The stored snapshot of `stream_id`, if the aggregate takes snapshots, the snapshot's
-    /// schema version is current, it decodes, and it is not past `up_to_version`.
+    /// The stored snapshot of `stream_id` (its state, version and last event's id), if the
+    /// aggregate takes snapshots, the snapshot reads, its schema version and shape are
+    /// current, it decodes, and it is not past `up_to_version`.
     async fn load_snapshot(
         &self,
         stream_id: &str,
         up_to_version: u64,
-    ) -> Result<Option<(A, u64)>, StoreError> {
+    ) -> Result<Option<(A, u64, Uuid)>, StoreError> {
         let Some(format) = A::snapshot_format() else {
             return Ok(None);
         };
-        let Some(snapshot) = self.store.load_snapshot(stream_id).await? else {
-            return Ok(None);
+        let snapshot = match self.store.load_snapshot(stream_id).await {
+            Ok(Some(snapshot)) => snapshot,
+            Ok(None) => return Ok(None),
+            Err(error @ StoreError::CorruptSnapshot { .. }) => {
+                tracing::warn!(stream_id, %error, "rebuilding from events");
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
         };
         if snapshot.schema_version != format.version || snapshot.stream_version > up_to_version {
             return Ok(None);
         }
+        if snapshot.shape != format.shape {
+            tracing::info!(
+                stream_id,
+                snapshot_version = snapshot.stream_version,
+                "the snapshot was taken of a state of another shape; rebuilding from events"
+            );
+            return Ok(None);
+        }
         match (format.decode)(&snapshot.payload) {
-            Ok(state) => Ok(Some((state, snapshot.stream_version))),
+            Ok(state) => Ok(Some((state, snapshot.stream_version, snapshot.event_id))),
             Err(error) => {
                 tracing::warn!(
                     stream_id,

@@ -38,6 +38,14 @@ pub(crate) fn corrupt(
     }
 }
 
+/// A stored checkpoint of projection `projection`: never negative.
+pub(crate) fn checkpoint(projection: &str, position: i64) -> Result<u64, StoreError> {
+    unsigned(position).map_err(|reason| StoreError::CorruptCheckpoint {
+        projection: projection.to_owned(),
+        reason,
+    })
+}
+
 /// A stored position, version or count: never negative.
 pub(crate) fn unsigned(value: i64) -> Result<u64, String> {
     u64::try_from(value).map_err(|_| format!("{value} is negative"))

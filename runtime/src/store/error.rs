@@ -80,6 +80,27 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// A stored snapshot does not read (a negative version, an id of the wrong length):
+    /// written by hand or by another program. A load does not use it and replays the
+    /// stream's events instead.
+    #[error("the snapshot of `{stream_id}` does not read: column `{column}`: {reason}")]
+    CorruptSnapshot {
+        /// The snapshot's stream.
+        stream_id: String,
+        /// The column that does not read.
+        column: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A stored checkpoint does not read (a negative position): written by hand or by
+    /// another program. Rebuild the projection, or set the checkpoint right.
+    #[error("the checkpoint of projection `{projection}` does not read: {reason}")]
+    CorruptCheckpoint {
+        /// The checkpoint's key (`name@vN`).
+        projection: String,
+        /// Why.
+        reason: String,
+    },
     /// The backend could not be reached, or refused for now (a connection that failed
     /// before the request was sent, a busy database, a serialization failure): nothing was
     /// written, and the same call may succeed later.

@@ -198,8 +198,7 @@ impl<S: EventStore + CheckpointStore + Clone> ProjectionRunner<S> {
         projection: P,
     ) -> Result<ProjectionHandle<P>, StoreError> {
         self.claim::<P>();
-        let checkpoint = self.store.checkpoint(&P::checkpoint_key()).await?;
-        let shared = Shared::new(projection, checkpoint);
+        let shared = stored_checkpoint(&self.store, projection).await?;
         Ok(self.start(shared, ExternalSink(self.store.clone())))
     }
 }
@@ -214,8 +213,25 @@ impl<S: EventStore + SqlTarget + Clone> ProjectionRunner<S> {
     ) -> Result<ProjectionHandle<P>, StoreError> {
         self.claim::<P>();
         self.store.prepare_read_model(&P::setup()).await?;
-        let checkpoint = self.store.checkpoint(&P::checkpoint_key()).await?;
-        let shared = Shared::new(projection, checkpoint);
+        let shared = stored_checkpoint(&self.store, projection).await?;
         Ok(self.start(shared, SqlSink::new(self.store.clone())))
+    }
+}
+
+/// `projection` at its stored checkpoint. A checkpoint that does not read starts it
+/// blocked, failing visibly until it is rebuilt: the read model's tables hold an unknown
+/// part of the log.
+async fn stored_checkpoint<P: Projection>(
+    store: &impl CheckpointStore,
+    projection: P,
+) -> Result<Arc<Shared<P>>, StoreError> {
+    match store.checkpoint(&P::checkpoint_key()).await {
+        Ok(checkpoint) => Ok(Shared::new(projection, checkpoint)),
+        Err(error @ StoreError::CorruptCheckpoint { .. }) => {
+            let shared = Shared::new(projection, 0);
+            shared.block(format!("{error}; rebuild it"));
+            Ok(shared)
+        }
+        Err(error) => Err(error),
     }
 }

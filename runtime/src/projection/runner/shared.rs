@@ -33,6 +33,12 @@ pub(super) struct Shared<P> {
     any_skips: AtomicBool,
     /// A rebuild the operator asked for: the empty read model to start again from.
     pub(super) rebuild: std::sync::Mutex<Option<P>>,
+    /// Whether the checkpoint is yet to be checked against the log's head: at the start,
+    /// and after another runner moved it.
+    unverified: AtomicBool,
+    /// Why the projection cannot go on until it is rebuilt: a stored checkpoint that does
+    /// not read, or that is past the log's head.
+    blocked: Mutex<Option<String>>,
 }
 
 impl<P> Shared<P> {
@@ -52,7 +58,38 @@ impl<P> Shared<P> {
             skips: Mutex::new(BTreeSet::new()),
             any_skips: AtomicBool::new(false),
             rebuild: std::sync::Mutex::new(None),
+            unverified: AtomicBool::new(true),
+            blocked: Mutex::new(None),
         })
+    }
+
+    /// Stops the projection until it is rebuilt, for `reason`.
+    pub(super) fn block(&self, reason: String) {
+        *self.blocked.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+    }
+
+    /// Why the projection cannot go on until it is rebuilt, if it cannot.
+    pub(super) fn blocked(&self) -> Option<String> {
+        self.blocked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A rebuild started the read model again: nothing blocks it, nothing to check.
+    pub(super) fn rebuilt(&self) {
+        *self.blocked.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.unverified.store(false, Ordering::Release);
+    }
+
+    /// The checkpoint must be checked against the log's head before the next read.
+    pub(super) fn unverify(&self) {
+        self.unverified.store(true, Ordering::Release);
+    }
+
+    /// Whether the checkpoint is yet to be checked; the check is taken.
+    pub(super) fn take_unverified(&self) -> bool {
+        self.unverified.swap(false, Ordering::AcqRel)
     }
 
     /// Starts the read model again from `projection`, at checkpoint 0.

@@ -52,7 +52,11 @@ async fn run_loop<S: EventStore, P: Projection, K: Sink<P>>(
         if *stop.borrow() {
             break;
         }
-        let outcome = match rebuild_if_asked(&shared, &sink).await {
+        let ready = match rebuild_if_asked(&shared, &sink).await {
+            Ok(()) => check_checkpoint(&store, &shared).await,
+            Err(failure) => Err(failure),
+        };
+        let outcome = match ready {
             Err(failure) => Err(failure),
             Ok(()) => {
                 let read_number = shared.reads_started.fetch_add(1, Ordering::SeqCst) + 1;
@@ -138,7 +142,10 @@ async fn rebuild_if_asked<P: Projection, K: Sink<P>>(
         return Ok(());
     };
     match caught(sink.rebuild(shared, rebuilt)).await {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(())) => {
+            shared.rebuilt();
+            Ok(())
+        }
         Ok(Err((error, rebuilt))) => {
             shared.ask_rebuild(rebuilt, false);
             Err(ProjectionFailure::new(
@@ -152,6 +159,36 @@ async fn rebuild_if_asked<P: Projection, K: Sink<P>>(
             None,
             format!("rebuild failed: the read model panicked: {panic}"),
         )),
+    }
+}
+
+/// Checks the checkpoint against the log's head when it is due (at the start, after another
+/// runner moved it). A checkpoint past the head means the read model holds events this log
+/// does not have: it would silently miss every new event up to there, so the projection
+/// is blocked, visibly, until it is rebuilt.
+async fn check_checkpoint<S: EventStore, P: Projection>(
+    store: &S,
+    shared: &Shared<P>,
+) -> Result<(), ProjectionFailure> {
+    if shared.take_unverified() {
+        let checkpoint = shared.tracked().checkpoint;
+        match store.head_position().await {
+            Ok(head) if checkpoint > head => shared.block(format!(
+                "its checkpoint, position {checkpoint}, is past the log's head, position {head}: \
+                 the read model holds events this log does not have (a log restored from an \
+                 older backup, another database, a checkpoint moved by hand) and would miss \
+                 every new event up to there; rebuild it"
+            )),
+            Ok(_) => {}
+            Err(error) => {
+                shared.unverify();
+                return Err(ProjectionFailure::new(P::NAME, None, error.to_string()));
+            }
+        }
+    }
+    match shared.blocked() {
+        Some(reason) => Err(ProjectionFailure::new(P::NAME, None, reason)),
+        None => Ok(()),
     }
 }
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::error::backend;
 use crate::store::columns::{corrupt, unsigned};
-use crate::store::{EventRef, Metadata, RecordedEvent, SqlValue, StoreError};
+use crate::store::{EventRef, Metadata, RecordedEvent, Snapshot, SqlValue, StoreError};
 
 /// `jsonb` in PostgreSQL's binary format: a version byte (1) and the JSON text. Sending the
 /// payload's bytes as they are avoids parsing them in Rust.
@@ -154,11 +154,41 @@ pub(super) fn stream_event<'r>(row: &'r Row, stream_id: &str) -> Result<EventRef
         |column| move |reason| corrupt(None, Some((stream_id, stream_version)), column, reason);
     Ok(EventRef {
         stream_version,
+        event_id: get(row, 4).map_err(at("event_id"))?,
         event_type: get(row, 1).map_err(at("event_type"))?,
         schema_version: get::<i32>(row, 2)
             .and_then(schema_version)
             .map_err(at("schema_version"))?,
         payload: get::<JsonbRef<'_>>(row, 3).map_err(at("payload"))?.0,
+    })
+}
+
+/// A row of `Statements::load_snapshot`, the snapshot of `stream_id`. A column that does
+/// not read is a [`StoreError::CorruptSnapshot`].
+pub(super) fn read_snapshot(row: &Row, stream_id: &str) -> Result<Snapshot, StoreError> {
+    let at = |column| {
+        move |reason| StoreError::CorruptSnapshot {
+            stream_id: stream_id.to_owned(),
+            column,
+            reason,
+        }
+    };
+    Ok(Snapshot {
+        stream_id: stream_id.to_owned(),
+        stream_version: get::<i64>(row, 0)
+            .and_then(unsigned)
+            .map_err(at("stream_version"))?,
+        schema_version: get::<i32>(row, 1)
+            .and_then(schema_version)
+            .map_err(at("schema_version"))?,
+        payload: get::<Vec<u8>>(row, 2).map_err(at("payload"))?,
+        taken_at: get(row, 3).map_err(at("taken_at"))?,
+        // Written before the column existed: an id no event has, so the load does not use it.
+        event_id: get::<Option<Uuid>>(row, 4)
+            .map_err(at("event_id"))?
+            .unwrap_or_default(),
+        // The fingerprint's bits, kept as PostgreSQL's signed bigint.
+        shape: get::<i64>(row, 5).map_err(at("shape"))? as u64,
     })
 }
 
@@ -172,9 +202,10 @@ fn get<'r, T: FromSql<'r>>(row: &'r Row, index: usize) -> Result<T, String> {
     })
 }
 
-/// A stored schema version: never negative.
+/// A stored schema version: a `u32` kept in an `integer` column by its bits (so every
+/// value reads).
 fn schema_version(version: i32) -> Result<u32, String> {
-    u32::try_from(version).map_err(|_| format!("{version} is negative"))
+    Ok(version as u32)
 }
 
 impl ToSql for SqlValue {

@@ -75,6 +75,15 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     CREATE UNIQUE INDEX events_event_id_unique ON {schema}.events (event_id);
     "#,
     ),
+    (
+        "0006_snapshot_checks",
+        // What a load checks a snapshot against: the id of the event at its version, and
+        // the shape of the state that wrote it. Snapshots written before have neither and
+        // are not used (the next one taken replaces them).
+        r#"
+    ALTER TABLE {schema}.snapshots ADD COLUMN event_id uuid, ADD COLUMN shape bigint NOT NULL DEFAULT 0;
+    "#,
+    ),
 ];
 
 impl PostgresStore {

@@ -6,7 +6,7 @@ use tokio_postgres::types::ToSql;
 use super::PostgresStore;
 use super::codec::sql_value;
 use super::error::failed;
-use crate::store::columns::to_i64;
+use crate::store::columns::{self, to_i64};
 use crate::store::{CheckpointStore, SqlStatement, SqlTarget, SqlValue, StoreError};
 
 impl PostgresStore {
@@ -91,7 +91,8 @@ impl PostgresStore {
 #[async_trait]
 impl CheckpointStore for PostgresStore {
     async fn checkpoint(&self, name: &str) -> Result<u64, StoreError> {
-        Ok(self.scalar(&self.sql.checkpoint, &[&name]).await? as u64)
+        let position = self.scalar(&self.sql.checkpoint, &[&name]).await?;
+        columns::checkpoint(name, position)
     }
 
     async fn move_checkpoint(&self, name: &str, from: u64, to: u64) -> Result<bool, StoreError> {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::PostgresStore;
-use super::error::backend;
+use super::codec::read_snapshot;
 use crate::store::columns::to_i64;
 use crate::store::{Snapshot, SnapshotStore, StoreError, check_stream_id};
 
@@ -14,13 +14,7 @@ impl SnapshotStore for PostgresStore {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        Ok(Some(Snapshot {
-            stream_id: stream_id.to_owned(),
-            stream_version: row.try_get::<_, i64>(0).map_err(backend)? as u64,
-            schema_version: row.try_get::<_, i32>(1).map_err(backend)? as u32,
-            payload: row.try_get(2).map_err(backend)?,
-            taken_at: row.try_get(3).map_err(backend)?,
-        }))
+        read_snapshot(row, stream_id).map(Some)
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
@@ -33,6 +27,9 @@ impl SnapshotStore for PostgresStore {
                 &(snapshot.schema_version as i32),
                 &snapshot.payload,
                 &snapshot.taken_at,
+                &snapshot.event_id,
+                // The fingerprint's bits, as PostgreSQL's signed bigint.
+                &(snapshot.shape as i64),
             ],
         )
         .await?;

@@ -80,7 +80,7 @@ impl Sql {
                  WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
             ),
             visit_stream: format!(
-                "SELECT stream_version, event_type, schema_version, payload FROM {s}.events
+                "SELECT stream_version, event_type, schema_version, payload, event_id FROM {s}.events
                  WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
             ),
             read_all: format!(
@@ -98,16 +98,18 @@ impl Sql {
             ),
             head_position: format!("SELECT COALESCE(MAX(position), 0) FROM {s}.events"),
             load_snapshot: format!(
-                "SELECT stream_version, schema_version, payload, taken_at FROM {s}.snapshots WHERE stream_id = $1"
+                "SELECT stream_version, schema_version, payload, taken_at, event_id, shape FROM {s}.snapshots WHERE stream_id = $1"
             ),
             save_snapshot: format!(
-                "INSERT INTO {s}.snapshots (stream_id, stream_version, schema_version, payload, taken_at)
-                 VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO {s}.snapshots (stream_id, stream_version, schema_version, payload, taken_at, event_id, shape)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (stream_id) DO UPDATE SET
                     stream_version = excluded.stream_version,
                     schema_version = excluded.schema_version,
                     payload = excluded.payload,
-                    taken_at = excluded.taken_at
+                    taken_at = excluded.taken_at,
+                    event_id = excluded.event_id,
+                    shape = excluded.shape
                  WHERE excluded.stream_version >= {s}.snapshots.stream_version"
             ),
             events_by_id: format!(

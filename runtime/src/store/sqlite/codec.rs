@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::store::columns::{corrupt, unsigned};
-use crate::store::{EventRef, Metadata, RecordedEvent, SqlValue, StoreError};
+use crate::store::{EventRef, Metadata, RecordedEvent, Snapshot, SqlValue, StoreError};
 
 /// `recorded_at` and `taken_at` are microseconds since the Unix epoch.
 pub(super) fn micros_to_time(micros: i64) -> DateTime<Utc> {
@@ -134,12 +134,45 @@ pub(super) fn stream_event<'r>(
         |column| move |reason| corrupt(None, Some((stream_id, stream_version)), column, reason);
     Ok(EventRef {
         stream_version,
+        event_id: uuid(row, 4)
+            .and_then(|id| id.ok_or_else(|| "NULL".to_owned()))
+            .map_err(at("event_id"))?,
         event_type: text(row, 1).map_err(at("event_type"))?,
         schema_version: integer(row, 2)
             .and_then(schema_version)
             .map_err(at("schema_version"))?,
         // JSON kept as a BLOB by this store, or as TEXT by another program: the same bytes.
         payload: bytes(row, 3).map_err(at("payload"))?,
+    })
+}
+
+/// A row of `statements::LOAD_SNAPSHOT`, the snapshot of `stream_id`. A column that does
+/// not read is a [`StoreError::CorruptSnapshot`].
+pub(super) fn read_snapshot(
+    row: &rusqlite::Row<'_>,
+    stream_id: &str,
+) -> Result<Snapshot, StoreError> {
+    let at = |column| {
+        move |reason| StoreError::CorruptSnapshot {
+            stream_id: stream_id.to_owned(),
+            column,
+            reason,
+        }
+    };
+    Ok(Snapshot {
+        stream_id: stream_id.to_owned(),
+        stream_version: integer(row, 0)
+            .and_then(unsigned)
+            .map_err(at("stream_version"))?,
+        schema_version: integer(row, 1)
+            .and_then(schema_version)
+            .map_err(at("schema_version"))?,
+        payload: bytes(row, 2).map_err(at("payload"))?.to_vec(),
+        taken_at: micros_to_time(integer(row, 3).map_err(at("taken_at"))?),
+        // Written before the column existed: an id no event has, so the load does not use it.
+        event_id: uuid(row, 4).map_err(at("event_id"))?.unwrap_or_default(),
+        // The fingerprint's bits, kept as SQLite's signed integer.
+        shape: integer(row, 5).map_err(at("shape"))? as u64,
     })
 }
 

@@ -57,6 +57,14 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "0005_unique_event_ids",
         "CREATE UNIQUE INDEX annals_events_event_id ON annals_events (event_id);",
     ),
+    (
+        "0006_snapshot_checks",
+        // What a load checks a snapshot against: the id of the event at its version, and
+        // the shape of the state that wrote it. Snapshots written before have neither and
+        // are not used (the next one taken replaces them).
+        "ALTER TABLE annals_snapshots ADD COLUMN event_id BLOB;
+         ALTER TABLE annals_snapshots ADD COLUMN shape INTEGER NOT NULL DEFAULT 0;",
+    ),
 ];
 
 pub(super) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::codec::{now_micros, numbered_placeholders, sql_value};
 use super::error;
 use super::{SqliteStore, statements};
-use crate::store::columns::to_i64;
+use crate::store::columns::{self, to_i64};
 use crate::store::{CheckpointStore, SqlStatement, SqlTarget, SqlValue, StoreError};
 
 /// Moves checkpoint `name` from `from` to `to` inside `tx`; `false` when another runner
@@ -91,8 +91,8 @@ impl CheckpointStore for SqliteStore {
                         .query_row([name], |row| row.get::<_, i64>(0))
                         .optional()
                 })
-                .map(|position| position.unwrap_or(0) as u64)
                 .map_err(error::from_sqlite)
+                .and_then(|position| columns::checkpoint(name, position.unwrap_or(0)))
         })
     }
 

@@ -1,9 +1,9 @@
 //! Snapshots in the `annals_snapshots` table.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
-use super::codec::micros_to_time;
+use super::codec::read_snapshot;
 use super::error;
 use super::{SqliteStore, statements};
 use crate::store::columns::to_i64;
@@ -13,22 +13,14 @@ use crate::store::{Snapshot, SnapshotStore, StoreError, check_stream_id};
 impl SnapshotStore for SqliteStore {
     async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
         self.with_reader(|connection| {
-            connection
+            let mut statement = connection
                 .prepare_cached(statements::LOAD_SNAPSHOT)
-                .and_then(|mut statement| {
-                    statement
-                        .query_row([stream_id], |row| {
-                            Ok(Snapshot {
-                                stream_id: stream_id.to_owned(),
-                                stream_version: row.get::<_, i64>(0)? as u64,
-                                schema_version: row.get::<_, i64>(1)? as u32,
-                                payload: row.get(2)?,
-                                taken_at: micros_to_time(row.get(3)?),
-                            })
-                        })
-                        .optional()
-                })
-                .map_err(error::from_sqlite)
+                .map_err(error::from_sqlite)?;
+            let mut rows = statement.query([stream_id]).map_err(error::from_sqlite)?;
+            match rows.next().map_err(error::from_sqlite)? {
+                None => Ok(None),
+                Some(row) => read_snapshot(row, stream_id).map(Some),
+            }
         })
     }
 
@@ -44,6 +36,9 @@ impl SnapshotStore for SqliteStore {
                         snapshot.schema_version,
                         snapshot.payload,
                         snapshot.taken_at.timestamp_micros(),
+                        snapshot.event_id.as_bytes(),
+                        // The fingerprint's bits, as SQLite's signed integer.
+                        snapshot.shape as i64,
                     ])
                 })
                 .map(|_| ())

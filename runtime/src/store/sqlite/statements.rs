@@ -30,7 +30,8 @@ pub(super) const READ_STREAM: &str = concat!(
 );
 
 /// What loading an aggregate reads of each event.
-pub(super) const VISIT_STREAM: &str = "SELECT stream_version, event_type, schema_version, payload
+pub(super) const VISIT_STREAM: &str =
+    "SELECT stream_version, event_type, schema_version, payload, event_id
      FROM annals_events WHERE stream_id = ?1 AND stream_version >= ?2
      ORDER BY stream_version LIMIT ?3";
 
@@ -64,17 +65,19 @@ pub(super) const COUNT_AFTER: &str = "SELECT count(*) FROM annals_events WHERE p
 pub(super) const COUNT_AFTER_BY_TYPE: &str = "SELECT count(*) FROM annals_events
      WHERE event_type IN (SELECT value FROM json_each(?2)) AND position > ?1";
 
-pub(super) const LOAD_SNAPSHOT: &str = "SELECT stream_version, schema_version, payload, taken_at FROM annals_snapshots WHERE stream_id = ?1";
+pub(super) const LOAD_SNAPSHOT: &str = "SELECT stream_version, schema_version, payload, taken_at, event_id, shape FROM annals_snapshots WHERE stream_id = ?1";
 
 /// Replaces the stored snapshot unless it is of a higher version.
 pub(super) const SAVE_SNAPSHOT: &str =
-    "INSERT INTO annals_snapshots (stream_id, stream_version, schema_version, payload, taken_at)
-     VALUES (?1, ?2, ?3, ?4, ?5)
+    "INSERT INTO annals_snapshots (stream_id, stream_version, schema_version, payload, taken_at, event_id, shape)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
      ON CONFLICT (stream_id) DO UPDATE SET
         stream_version = excluded.stream_version,
         schema_version = excluded.schema_version,
         payload = excluded.payload,
-        taken_at = excluded.taken_at
+        taken_at = excluded.taken_at,
+        event_id = excluded.event_id,
+        shape = excluded.shape
      WHERE excluded.stream_version >= annals_snapshots.stream_version";
 
 pub(super) const CHECKPOINT: &str = "SELECT position FROM annals_checkpoints WHERE projection = ?1";

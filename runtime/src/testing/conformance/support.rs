@@ -248,7 +248,10 @@ pub(super) fn snapshot(stream: &str, version: u64, payload: &[u8]) -> Snapshot {
     Snapshot {
         stream_id: stream.to_owned(),
         stream_version: version,
+        event_id: uuid::Uuid::now_v7(),
         schema_version: 3,
+        // High bit set: a store keeping it in a signed column must give the bits back.
+        shape: 0x9e37_79b9_7f4a_7c15,
         payload: payload.to_vec(),
         // Whole milliseconds, which every backend can store exactly.
         taken_at: Utc::now().trunc_subsecs(3),

@@ -251,6 +251,7 @@ impl<T: SqlTarget> SqlSink<T> {
             "another runner moved the checkpoint; following it"
         );
         shared.if_at(after, |tracked| tracked.checkpoint = stored);
+        shared.unverify();
         Ok(())
     }
 
