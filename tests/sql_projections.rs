@@ -427,3 +427,33 @@ async fn a_new_version_switches_readers_once_caught_up<S: Tables>(store: S) {
 }
 
 store_matrix!([sqlite, postgres] => the_table_holds_every_event_once, a_restart_resumes_from_the_stored_checkpoint, a_failed_commit_leaves_neither_changes_nor_checkpoint, competing_runners_apply_each_event_once, a_rebuild_replays_into_an_empty_table, a_rebuild_whose_reset_fails_is_kept_and_retried, a_new_version_builds_beside_the_old, a_new_version_switches_readers_once_caught_up);
+
+/// Two instances starting the same SQL read model on a fresh PostgreSQL schema at the same
+/// instant both start: its tables are created once, the other waits for them (PostgreSQL's
+/// `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_instances_start_one_new_read_model() {
+    const TRIALS: usize = 10;
+    let mut failures = Vec::new();
+    for trial in 0..TRIALS {
+        let Some(first) = services::postgres_store(2).await else {
+            return;
+        };
+        let second = first.reopen().await;
+        let (one, other) = (
+            ProjectionRunner::new(first).with_options(quick()),
+            ProjectionRunner::new(second).with_options(quick()),
+        );
+        let (a, b) = tokio::join!(
+            one.spawn_sql(BalanceTable::default()),
+            other.spawn_sql(BalanceTable::default())
+        );
+        for started in [a, b] {
+            match started {
+                Ok(handle) => handle.stop().await,
+                Err(error) => failures.push(format!("trial {trial}: {error}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -217,3 +217,37 @@ async fn sqlite_one_winner_per_version_across_handles() {
     }
     one_winner_per_version(Either(first, second, Arc::new(AtomicUsize::new(0)))).await;
 }
+
+/// Two processes opening one brand-new SQLite file at the same instant both open it:
+/// turning WAL on needs a moment alone with the file, and the one that waits does so within
+/// its busy timeout instead of failing. (Connections of two threads lock the file as two
+/// processes would.)
+#[test]
+fn sqlite_two_first_opens_of_one_file_both_succeed() {
+    const TRIALS: usize = 60;
+    let mut failures = Vec::new();
+    for trial in 0..TRIALS {
+        let path = services::sqlite_path("first-open");
+        let start = Arc::new(std::sync::Barrier::new(2));
+        let opens: Vec<_> = (0..2)
+            .map(|_| {
+                let (path, start) = (path.clone(), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    SqliteStore::open(&path).map(drop)
+                })
+            })
+            .collect();
+        for open in opens {
+            if let Err(error) = open.join().unwrap() {
+                failures.push(format!("trial {trial}: {error}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} opens failed: {failures:#?}",
+        failures.len(),
+        2 * TRIALS
+    );
+}

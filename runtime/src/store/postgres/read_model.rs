@@ -66,6 +66,9 @@ impl PostgresStore {
     }
 
     /// Runs `statements` in one transaction, then resets checkpoint `reset` to 0 if given.
+    /// The transaction holds the schema's read-model lock: read models' setup and reset
+    /// statements (`CREATE TABLE IF NOT EXISTS`, ...) are not safe against a concurrent run
+    /// of themselves, as when two instances start the same read model at once.
     async fn run_in_transaction(
         &self,
         statements: &[String],
@@ -74,6 +77,8 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let result = async {
             let tx = client.transaction().await?;
+            tx.execute(&self.sql.lock_read_models, &[&self.schema()])
+                .await?;
             for statement in statements {
                 tx.batch_execute(statement).await?;
             }

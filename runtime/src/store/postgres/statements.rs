@@ -21,6 +21,8 @@ pub(super) struct Sql {
     pub(super) move_checkpoint: String,
     pub(super) create_checkpoint: String,
     pub(super) reset_checkpoint: String,
+    /// Serialises read models' setup and reset in the schema `$1`, to the transaction's end.
+    pub(super) lock_read_models: String,
     /// Makes sure a projection has a row of live versions (-1: none yet), so the next
     /// statement can lock it.
     pub(super) claim_live_version: String,
@@ -122,6 +124,9 @@ impl Sql {
             create_checkpoint: format!(
                 "INSERT INTO {s}.checkpoints (projection, position) VALUES ($1, $2) ON CONFLICT DO NOTHING"
             ),
+            lock_read_models:
+                "SELECT pg_advisory_xact_lock(hashtext('annals.read_models:' || $1::text))"
+                    .to_owned(),
             reset_checkpoint: format!(
                 "INSERT INTO {s}.checkpoints (projection, position) VALUES ($1, 0)
                  ON CONFLICT (projection) DO UPDATE SET position = 0, updated_at = now()"

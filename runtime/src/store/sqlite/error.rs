@@ -7,15 +7,21 @@ use crate::store::StoreError;
 /// [`Unavailable`](StoreError::Unavailable) (nothing was written; the call may succeed
 /// later), anything else a backend failure.
 pub(super) fn from_sqlite(error: rusqlite::Error) -> StoreError {
-    match &error {
+    if is_busy(&error) {
+        StoreError::unavailable(error)
+    } else {
+        StoreError::backend(error)
+    }
+}
+
+/// Whether another connection holds the lock `error` waited for.
+pub(super) fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
         rusqlite::Error::SqliteFailure(failure, _)
             if matches!(
                 failure.code,
                 rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            ) =>
-        {
-            StoreError::unavailable(error)
-        }
-        _ => StoreError::backend(error),
-    }
+            )
+    )
 }

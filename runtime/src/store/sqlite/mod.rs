@@ -18,6 +18,7 @@ mod statements;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::watch;
@@ -141,6 +142,37 @@ impl SqliteStore {
     }
 }
 
+/// Turns on WAL (kept in the file: a no-op once set). Turning it on needs the file alone for
+/// a moment, and SQLite answers "busy" at once instead of calling the busy handler when
+/// another connection opens the same new file at that instant: retried here until
+/// `busy_timeout`.
+fn write_ahead_log(connection: &Connection, busy_timeout: Duration) -> Result<(), StoreError> {
+    let deadline = Instant::now() + busy_timeout;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let mode = connection
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0));
+        match mode {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(StoreError::InvalidOption {
+                    option: "path",
+                    value: format!(
+                        "{} (journal mode `{mode}`)",
+                        connection.path().unwrap_or("?")
+                    ),
+                    reason: "the database cannot use a write-ahead log (an in-memory database?)",
+                });
+            }
+            Err(error) if error::is_busy(&error) && Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(error) => return Err(error::from_sqlite(error)),
+        }
+    }
+}
+
 /// A connection to the store's file: the writer (which creates the file and turns WAL on)
 /// or a reader.
 fn connect(options: &SqliteOptions, writer: bool) -> Result<Connection, StoreError> {
@@ -156,9 +188,7 @@ fn connect(options: &SqliteOptions, writer: bool) -> Result<Connection, StoreErr
         .busy_timeout(options.busy_timeout)
         .map_err(backend)?;
     if writer {
-        connection
-            .pragma_update(None, "journal_mode", "WAL")
-            .map_err(backend)?;
+        write_ahead_log(&connection, options.busy_timeout)?;
     }
     let synchronous = match options.durability {
         Durability::Normal => "NORMAL",
