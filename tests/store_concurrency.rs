@@ -251,3 +251,49 @@ fn sqlite_two_first_opens_of_one_file_both_succeed() {
         2 * TRIALS
     );
 }
+
+/// While another process holds SQLite's write lock, an append waits for it without
+/// blocking its thread: on a single-threaded runtime, an unrelated task keeps running
+/// throughout the wait, and the append succeeds once the lock is released.
+#[tokio::test(flavor = "current_thread")]
+async fn sqlite_a_lock_wait_does_not_stall_other_tasks() {
+    let store = sqlite_store("lock-wait");
+    store
+        .append("s-1", ExpectedVersion::NoStream, vec![event(0, 0)])
+        .await
+        .unwrap();
+    // Another process: holds the write lock for 400 ms.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let path = store.path().to_owned();
+    let other = std::thread::spawn(move || {
+        let connection = rusqlite::Connection::open(path).unwrap();
+        connection.execute_batch("BEGIN IMMEDIATE").unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        connection.execute_batch("COMMIT").unwrap();
+    });
+    locked_rx.recv().unwrap();
+
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let ticker = tokio::spawn({
+        let ticks = Arc::clone(&ticks);
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                ticks.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    let appended = store
+        .append("s-1", ExpectedVersion::Exact(1), vec![event(0, 1)])
+        .await;
+    let ticked = ticks.load(Ordering::Relaxed);
+    ticker.abort();
+    other.join().unwrap();
+    assert_eq!(appended.unwrap().stream_version, 2);
+    // About 80 ticks fit in the wait; a blocked thread lets none through.
+    assert!(
+        ticked >= 20,
+        "the other task ran {ticked} times during the wait"
+    );
+}

@@ -274,8 +274,8 @@ impl EventStore for SqliteStore {
             .iter()
             .map(|e| metadata_json(&e.metadata))
             .collect::<Result<Vec<_>, _>>()?;
-        let result =
-            self.with_writer(|connection| match (events.as_slice(), expected.exact()) {
+        let result = self
+            .with_writer(|connection| match (events.as_slice(), expected.exact()) {
                 ([event], Some(version)) => append_one_at(
                     connection,
                     stream_id,
@@ -285,7 +285,8 @@ impl EventStore for SqliteStore {
                     metadata[0].as_deref(),
                 ),
                 _ => append_in_transaction(connection, stream_id, expected, &events, &metadata),
-            })?;
+            })
+            .await?;
         self.shared.head.advance(result.last_position());
         Ok(result)
     }

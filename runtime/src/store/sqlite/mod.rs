@@ -3,9 +3,11 @@
 //! SQLite calls are short (microseconds for an append, a page of rows for a read) and run on
 //! the calling task, behind a mutex per connection; no `.await` happens while a connection is
 //! held. Appends go through one writer connection in an `IMMEDIATE` transaction, so writers
-//! in this process queue on the mutex and writers in other processes on SQLite's lock (with
-//! a busy timeout). Reads use a small pool of reader connections, which WAL lets run beside
-//! the writer.
+//! in this process queue on the mutex. A writer in another process holding SQLite's lock
+//! makes a write answer "busy" at once (the writer connection has no busy handler): the
+//! call releases the connection, sleeps asynchronously and tries again, up to the busy
+//! timeout, so a lock wait never blocks a runtime thread. Reads use a small pool of reader
+//! connections, which WAL lets run beside the writer.
 
 mod codec;
 mod error;
@@ -25,6 +27,9 @@ use tokio::sync::watch;
 
 pub use self::options::{Durability, SqliteOptions};
 use crate::store::{Catalog, Head, StoreError};
+
+/// The longest pause between two attempts of a write that found the file locked.
+const MAX_BUSY_PAUSE: Duration = Duration::from_millis(20);
 
 /// How many idle reader connections the store keeps.
 const IDLE_READERS: usize = 4;
@@ -81,6 +86,10 @@ impl SqliteStore {
         let mut writer = connect(&options, true)?;
         migrations::migrate(&mut writer)?;
         let head = event_store::head_position(&writer)?;
+        // From now on a lock wait is the caller's asynchronous retry (see `with_writer`).
+        writer
+            .busy_timeout(Duration::ZERO)
+            .map_err(error::from_sqlite)?;
         Ok(SqliteStore {
             shared: Arc::new(Shared {
                 options,
@@ -103,16 +112,37 @@ impl SqliteStore {
         self.shared.head.subscribe()
     }
 
-    fn with_writer<T>(
+    /// Runs `work` on the writer connection. While another process holds the write lock,
+    /// `work` fails with "busy" before writing anything; it is run again after an
+    /// asynchronous pause (so the thread serves other tasks meanwhile), until the busy
+    /// timeout has passed.
+    async fn with_writer<T>(
         &self,
-        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+        mut work: impl FnMut(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut connection = self
-            .shared
-            .writer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        work(&mut connection)
+        let mut waited: Option<(Instant, Duration)> = None;
+        loop {
+            let attempt = {
+                let mut connection = self
+                    .shared
+                    .writer
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                work(&mut connection)
+            };
+            match attempt {
+                Err(StoreError::Unavailable(busy)) => {
+                    let (since, pause) =
+                        waited.get_or_insert((Instant::now(), Duration::from_millis(1)));
+                    if since.elapsed() >= self.shared.options.busy_timeout {
+                        return Err(StoreError::Unavailable(busy));
+                    }
+                    tokio::time::sleep(*pause).await;
+                    *pause = (*pause * 2).min(MAX_BUSY_PAUSE);
+                }
+                done => return done,
+            }
+        }
     }
 
     fn with_reader<T>(

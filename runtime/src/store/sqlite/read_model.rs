@@ -63,9 +63,9 @@ fn execute_all(tx: &Connection, statements: &[SqlStatement]) -> Result<(), Store
 impl SqliteStore {
     /// Runs `work` in an `IMMEDIATE` transaction of the writer, committing when it returns
     /// `Ok(true)`, rolling back otherwise.
-    fn write_transaction(
+    async fn write_transaction(
         &self,
-        work: impl FnOnce(&Connection) -> Result<bool, StoreError>,
+        mut work: impl FnMut(&Connection) -> Result<bool, StoreError>,
     ) -> Result<bool, StoreError> {
         self.with_writer(|connection| {
             let tx = connection
@@ -77,6 +77,7 @@ impl SqliteStore {
             }
             Ok(commit)
         })
+        .await
     }
 }
 
@@ -98,6 +99,7 @@ impl CheckpointStore for SqliteStore {
 
     async fn move_checkpoint(&self, name: &str, from: u64, to: u64) -> Result<bool, StoreError> {
         self.write_transaction(|tx| move_checkpoint(tx, name, from, to))
+            .await
     }
 }
 
@@ -110,6 +112,7 @@ impl SqlTarget for SqliteStore {
             }
             Ok(true)
         })
+        .await
         .map(drop)
     }
 
@@ -141,6 +144,7 @@ impl SqlTarget for SqliteStore {
             .map_err(backend)?;
             Ok(true)
         })
+        .await
     }
 
     async fn commit_projection(
@@ -154,6 +158,7 @@ impl SqlTarget for SqliteStore {
             execute_all(tx, &statements)?;
             move_checkpoint(tx, checkpoint, from, to)
         })
+        .await
     }
 
     async fn query(
@@ -196,6 +201,7 @@ impl SqlTarget for SqliteStore {
             .map_err(error::from_sqlite)?;
             Ok(true)
         })
+        .await
         .map(drop)
     }
 }

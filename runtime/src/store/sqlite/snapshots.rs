@@ -44,5 +44,6 @@ impl SnapshotStore for SqliteStore {
                 .map(|_| ())
                 .map_err(error::from_sqlite)
         })
+        .await
     }
 }
