@@ -5,10 +5,15 @@
 mod services;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use annals::projection::{ProjectionRunner, RunnerOptions, Status};
-use annals::store::{EventStore, ExpectedVersion, Metadata, NewEvent, SnapshotStore};
+use annals::projection::{
+    ExternalProjection, ProjectionRunner, ReadModelError, RunnerOptions, Status,
+};
+use annals::store::{
+    CheckpointStore, EventStore, ExpectedVersion, Metadata, NewEvent, SnapshotStore,
+};
 use annals::{Project, Projection, Recorded, Repository};
 use annals_examples::bank::{
     Account, AccountEvent, Closed, Deposit, Deposited, Open, Opened, Withdraw, Withdrawn,
@@ -223,6 +228,194 @@ async fn concurrent_writers_give_exact_totals<S: EventStore + SnapshotStore + Cl
     });
     deposits.stop().await;
     balances.stop().await;
+}
+
+/// The closed accounts, in order: a projection of a rare event.
+#[derive(Projection, Default, Clone, Debug, PartialEq)]
+#[projection(name = "closed_accounts", events(AccountEvent::{Closed}))]
+struct ClosedAccounts {
+    closed: Vec<String>,
+}
+
+impl Project<Closed> for ClosedAccounts {
+    fn project(&mut self, closed: Recorded<'_, Closed>) {
+        self.closed.push(closed.stream_id.to_owned());
+    }
+}
+
+/// Thirty projections of one runner (three filters, started before, during and after the
+/// writes) share the log's tail while 8 writers deposit, withdraw and close concurrently:
+/// each sees each of its events once, each stream in order.
+async fn many_projections_of_one_runner_see_each_event_once<
+    S: EventStore + SnapshotStore + Clone,
+>(
+    store: S,
+) {
+    const WRITERS: usize = 8;
+    const DEPOSITS: i64 = 25;
+    let runner = ProjectionRunner::new(store.clone()).with_options(quick());
+    let accounts = Repository::<Account, _>::new(store);
+    let mut counts = Vec::new();
+    let mut balances = Vec::new();
+    let mut closed = Vec::new();
+    let spawn_ten = |counts: &mut Vec<_>, balances: &mut Vec<_>, closed: &mut Vec<_>| {
+        for _ in 0..10 / 2 {
+            counts.push(runner.spawn(DepositCount::default()));
+            balances.push(runner.spawn(Balances::default()));
+        }
+        closed.push(runner.spawn(ClosedAccounts::default()));
+    };
+    spawn_ten(&mut counts, &mut balances, &mut closed);
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let accounts = accounts.clone();
+            tokio::spawn(async move {
+                let id = format!("w{w}");
+                open(&accounts, &id).await;
+                for amount in 1..=DEPOSITS {
+                    deposit(&accounts, &id, amount).await;
+                }
+                let withdraw = Withdraw {
+                    account: id.clone(),
+                    amount: (1..=DEPOSITS).sum(),
+                };
+                accounts.execute(withdraw).await.unwrap();
+                let close = annals_examples::bank::Close { account: id };
+                accounts.execute(close).await.unwrap().position.unwrap()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    spawn_ten(&mut counts, &mut balances, &mut closed);
+    let mut last = 0;
+    for writer in writers {
+        last = last.max(writer.await.unwrap());
+    }
+    spawn_ten(&mut counts, &mut balances, &mut closed);
+
+    for count in &counts {
+        count.wait_for(last, WAIT).await.unwrap();
+        assert_eq!(count.read(|d| d.deposits), WRITERS as u64 * DEPOSITS as u64);
+    }
+    for balance in &balances {
+        balance.wait_for(last, WAIT).await.unwrap();
+        balance.read(|b| {
+            assert_eq!(b.by_account.len(), WRITERS);
+            assert!(b.by_account.values().all(|&total| total == 0), "{b:?}");
+            assert_eq!(b.closed.len(), WRITERS);
+        });
+    }
+    for list in &closed {
+        list.wait_for(last, WAIT).await.unwrap();
+        let mut names = list.read(|c| c.closed.clone());
+        names.sort_unstable();
+        let expected: Vec<String> = (0..WRITERS).map(|w| format!("account-w{w}")).collect();
+        assert_eq!(names, expected);
+    }
+    for handle in counts {
+        handle.stop().await;
+    }
+}
+
+/// A projection that stalls while more events are appended than the shared tail keeps
+/// falls out of it and reads the store itself; it still sees each event once.
+async fn a_projection_left_behind_by_the_shared_tail_reads_the_store<
+    S: EventStore + SnapshotStore + CheckpointStore + Clone,
+>(
+    store: S,
+) {
+    const EVENTS: usize = 20_000;
+    const PER_APPEND: usize = 500;
+    let runner = ProjectionRunner::new(store.clone()).with_options(quick());
+    let accounts = Repository::<Account, _>::new(store.clone());
+    open(&accounts, "a").await;
+    let first = deposit(&accounts, "a", 1).await;
+    let stalling = Stalling::default();
+    let slow = runner.spawn_external(stalling.clone()).await.unwrap();
+    let fast = runner.spawn(DepositCount::default());
+    fast.wait_for(first, WAIT).await.unwrap();
+
+    let deposited = annals::Event::encode(&AccountEvent::Deposited(Deposited {
+        amount: 1,
+        reference: String::new(),
+    }))
+    .unwrap();
+    let mut version = 2;
+    for _ in 0..EVENTS / PER_APPEND {
+        let events = (0..PER_APPEND)
+            .map(|_| {
+                NewEvent::new(
+                    deposited.event_type,
+                    deposited.schema_version,
+                    deposited.payload.clone(),
+                    Metadata::default(),
+                )
+            })
+            .collect();
+        store
+            .append("account-a", ExpectedVersion::Exact(version), events)
+            .await
+            .unwrap();
+        version += PER_APPEND as u64;
+    }
+    let last = store.head_position().await.unwrap();
+    fast.wait_for(last, WAIT).await.unwrap();
+    // The stalled one has been holding its first batch all along.
+    assert_eq!(stalling.deposits(), 0);
+    stalling.gate.notify_one();
+    slow.wait_for(last, WAIT).await.unwrap();
+    let expected = EVENTS as u64 + 1;
+    assert_eq!(fast.read(|d| d.deposits), expected);
+    assert_eq!(stalling.deposits(), expected);
+    fast.stop().await;
+    slow.stop().await;
+}
+
+/// Counts deposits in a store of its own; its first flush waits until the test opens the
+/// gate.
+#[derive(Projection, Clone, Default)]
+#[projection(name = "stalling", events(AccountEvent::{Deposited}))]
+struct Stalling {
+    pending: u64,
+    flushed: Arc<std::sync::Mutex<(u64, std::collections::HashSet<annals::Uuid>)>>,
+    gate: Arc<tokio::sync::Notify>,
+}
+
+impl Stalling {
+    fn deposits(&self) -> u64 {
+        self.flushed.lock().unwrap().0
+    }
+}
+
+impl Project<Deposited> for Stalling {
+    fn project(&mut self, _: Recorded<'_, Deposited>) {
+        self.pending += 1;
+    }
+}
+
+#[annals::async_trait]
+impl ExternalProjection for Stalling {
+    async fn processed(
+        &self,
+        event_ids: &[annals::Uuid],
+    ) -> Result<std::collections::HashSet<annals::Uuid>, ReadModelError> {
+        let flushed = self.flushed.lock().unwrap();
+        Ok(event_ids
+            .iter()
+            .filter(|id| flushed.1.contains(id))
+            .copied()
+            .collect())
+    }
+
+    async fn flush(&mut self, event_ids: &[annals::Uuid]) -> Result<(), ReadModelError> {
+        if self.deposits() == 0 {
+            self.gate.notified().await;
+        }
+        let mut flushed = self.flushed.lock().unwrap();
+        flushed.0 += std::mem::take(&mut self.pending);
+        flushed.1.extend(event_ids);
+        Ok(())
+    }
 }
 
 /// A rebuild from zero gives the same read model as the live run.
@@ -485,6 +678,10 @@ async fn a_stopped_projection_reports_stopped<S: EventStore + SnapshotStore + Cl
     );
 }
 
+mod shared_tail {
+    use super::*;
+    store_matrix!(threads 4; [memory, sqlite, postgres] => many_projections_of_one_runner_see_each_event_once, a_projection_left_behind_by_the_shared_tail_reads_the_store);
+}
 store_matrix!([memory, sqlite, postgres] => catches_up_on_existing_events, tails_live_events, filtered_projections_run_side_by_side, concurrent_writers_give_exact_totals, a_rebuild_gives_the_live_read_model, resuming_from_the_checkpoint_loses_nothing, a_bad_event_stops_the_projection_until_skipped, lag_reports_checkpoint_head_and_time, lag_in_events_counts_only_consumed_events, a_stopped_projection_reports_stopped);
 
 /// PostgreSQL: an append by another process (here: another store handle, with its own

@@ -153,6 +153,19 @@ pub trait EventStore: Send + Sync + 'static {
     /// and projection runners claim their stream kinds and event names here when they are
     /// built. A store wrapping another hands out the inner store's.
     fn catalog(&self) -> &Catalog;
+
+    /// The store as background workers (projection runners) use it: the same log, through
+    /// resources of their own where the store has any, so that however many workers run,
+    /// they never wait for, or make the command path wait for, the same connections. On
+    /// PostgreSQL, a pool of its own
+    /// ([`with_worker_pool_size`](crate::store::PostgresOptions::with_worker_pool_size)); a
+    /// clone elsewhere. A store wrapping another should wrap the inner store's.
+    fn for_workers(&self) -> Self
+    where
+        Self: Sized + Clone,
+    {
+        self.clone()
+    }
 }
 
 /// The longest stream id a store holds, in bytes (PostgreSQL's index rows hold about 2.7 KB,

@@ -12,6 +12,7 @@
 //! runner retries with exponential backoff until the data is fixed or an operator skips the
 //! event ([`ProjectionHandle::skip`]).
 
+mod feed;
 mod handle;
 mod options;
 mod shared;
@@ -23,6 +24,7 @@ use std::sync::{Arc, PoisonError};
 
 use tokio::sync::watch;
 
+use self::feed::{Feed, FeedReader};
 pub use self::handle::{ProjectionHandle, ProjectionReader};
 pub use self::options::RunnerOptions;
 use self::shared::Shared;
@@ -69,6 +71,8 @@ use crate::store::{CheckpointStore, EventFilter, EventStore, SqlTarget, StoreErr
 pub struct ProjectionRunner<S> {
     store: S,
     options: RunnerOptions,
+    /// The log's tail, read once for all the projections caught up.
+    feed: Arc<Feed>,
     /// The status of every projection this runner (or a clone) started: the operator's view.
     started: Arc<std::sync::Mutex<Vec<Started>>>,
 }
@@ -85,11 +89,14 @@ impl<S> std::fmt::Debug for ProjectionRunner<S> {
 }
 
 impl<S: EventStore + Clone> ProjectionRunner<S> {
-    /// A runner over `store` with the default options.
+    /// A runner over `store` with the default options. Its projections use the store
+    /// [`for_workers`](EventStore::for_workers): on PostgreSQL, connections of their own,
+    /// so however many run, the command path keeps its connections.
     pub fn new(store: S) -> Self {
         ProjectionRunner {
-            store,
+            store: store.for_workers(),
             options: RunnerOptions::default(),
+            feed: Feed::new(RunnerOptions::default().poll_interval),
             started: Default::default(),
         }
     }
@@ -97,6 +104,7 @@ impl<S: EventStore + Clone> ProjectionRunner<S> {
     /// Sets the options.
     pub fn with_options(mut self, options: RunnerOptions) -> Self {
         self.options = options;
+        self.feed = Feed::new(options.poll_interval);
         self
     }
 
@@ -174,7 +182,7 @@ impl<S: EventStore + Clone> ProjectionRunner<S> {
             .unwrap_or_else(PoisonError::into_inner)
             .push((P::NAME, shared.status.subscribe()));
         let task = tokio::spawn(task::run(
-            self.store.clone(),
+            FeedReader::new(self.store.clone(), Arc::clone(&self.feed)),
             self.options,
             Arc::clone(&shared),
             sink,

@@ -416,6 +416,14 @@ impl EventStore for PostgresStore {
         &self.catalog
     }
 
+    /// The same store through the workers' pool.
+    fn for_workers(&self) -> Self {
+        PostgresStore {
+            pool: self.workers.clone(),
+            ..self.clone()
+        }
+    }
+
     async fn head_position(&self) -> Result<u64, StoreError> {
         Ok(self.scalar(&self.sql.head_position, &[]).await? as u64)
     }

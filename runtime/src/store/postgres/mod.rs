@@ -58,7 +58,11 @@ use crate::store::{AppendResult, Catalog, Head, StoreError};
 /// ```
 #[derive(Clone)]
 pub struct PostgresStore {
+    /// The connections this handle uses: the command path's, or, for the handle
+    /// [`for_workers`](crate::store::EventStore::for_workers) hands out, the workers'.
     pool: Pool,
+    /// The background workers' connections.
+    workers: Pool,
     sql: Arc<Sql>,
     schema: Arc<str>,
     /// The highest position appended, by this process or (through `LISTEN`) another:
@@ -91,19 +95,22 @@ impl PostgresStore {
         // The store's schema comes first on the search path of its connections, so the
         // tables of SQL read models (unqualified names) live beside the events.
         config.options(format!("-c search_path={},public", options.schema));
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size)
-            .build()
-            .map_err(StoreError::backend)?;
+        let pool = |config: tokio_postgres::Config, size: usize| {
+            let manager = Manager::from_config(
+                config,
+                NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            Pool::builder(manager)
+                .max_size(size)
+                .build()
+                .map_err(StoreError::backend)
+        };
         let store = PostgresStore {
-            pool,
+            pool: pool(config.clone(), options.pool_size)?,
+            workers: pool(config, options.worker_pool_size)?,
             sql: Arc::new(Sql::new(&options.schema)),
             head: Arc::new(Head::new(0)),
             listener: Arc::new(Listener::new(

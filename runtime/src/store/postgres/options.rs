@@ -20,18 +20,21 @@ pub struct PostgresOptions {
     pub(super) url: String,
     pub(super) schema: String,
     pub(super) pool_size: usize,
+    pub(super) worker_pool_size: usize,
     pub(super) migrate: bool,
     pub(super) notify: bool,
 }
 
 impl PostgresOptions {
     /// Options for the server at `url` (`postgres://user@host:port/database`): schema
-    /// `annals`, a pool of 16 connections, migrations run on connect, notifications on.
+    /// `annals`, a pool of 16 connections for commands and 4 for background workers,
+    /// migrations run on connect, notifications on.
     pub fn new(url: impl Into<String>) -> Self {
         PostgresOptions {
             url: url.into(),
             schema: DEFAULT_SCHEMA.to_owned(),
             pool_size: 16,
+            worker_pool_size: 4,
             migrate: true,
             notify: true,
         }
@@ -47,6 +50,14 @@ impl PostgresOptions {
     /// The largest number of connections the store opens (at least 1).
     pub fn with_pool_size(mut self, connections: usize) -> Self {
         self.pool_size = connections.max(1);
+        self
+    }
+
+    /// The largest number of connections background workers (projection runners) open, in
+    /// a pool of their own (at least 1): however many projections run, they queue on these,
+    /// never on the connections of the command path. Opened when first used.
+    pub fn with_worker_pool_size(mut self, connections: usize) -> Self {
+        self.worker_pool_size = connections.max(1);
         self
     }
 
