@@ -372,9 +372,10 @@ async fn bench_sqlite(reps: usize) -> Vec<Figure> {
     });
 
     let store = open_sqlite(&dir, "batch");
-    let events = batch_events();
+    // Fresh ids for each repetition: an event id is stored once.
+    let batches: Vec<Vec<NewEvent>> = (0..reps * 5).map(|_| batch_events()).collect();
     let annals = best(reps * 5, |rep| {
-        let (store, events) = (store.clone(), events.clone());
+        let (store, events) = (store.clone(), batches[rep].clone());
         async move {
             store
                 .append(&format!("batch-{rep}"), ExpectedVersion::NoStream, events)
@@ -385,7 +386,7 @@ async fn bench_sqlite(reps: usize) -> Vec<Figure> {
     .await;
     let mut raw = raw_sqlite(&dir, "batch-floor");
     let floor = best(reps * 5, |rep| {
-        sqlite_floor::batch(&mut raw, &format!("batch-{rep}"), &events);
+        sqlite_floor::batch(&mut raw, &format!("batch-{rep}"), &batches[rep]);
         async {}
     })
     .await;
@@ -619,9 +620,10 @@ async fn bench_postgres(reps: usize) -> Option<Vec<Figure>> {
     });
 
     let store = pg_store("bench_batch", 2).await?;
-    let events = batch_events();
+    // Fresh ids for each repetition: an event id is stored once.
+    let batches: Vec<Vec<NewEvent>> = (0..reps * 5).map(|_| batch_events()).collect();
     let annals = best(reps * 5, |rep| {
-        let (store, events) = (store.clone(), events.clone());
+        let (store, events) = (store.clone(), batches[rep].clone());
         async move {
             store
                 .append(&format!("batch-{rep}"), ExpectedVersion::NoStream, events)
@@ -632,7 +634,7 @@ async fn bench_postgres(reps: usize) -> Option<Vec<Figure>> {
     .await;
     let floor_store = pg_store("bench_batch_floor", 1).await?;
     let floor = best(reps * 5, |rep| {
-        let (raw, events, schema) = (&raw, &events, floor_store.schema().to_owned());
+        let (raw, events, schema) = (&raw, &batches[rep], floor_store.schema().to_owned());
         async move {
             postgres_floor::batch(raw, &schema, &format!("batch-{rep}"), events).await;
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use annals::projection::{
-    ExternalProjection, ProjectionRunner, ReadModelError, RunnerOptions, Status,
+    ExternalProjection, ProjectionRunner, ReadModelError, RunnerOptions, Status, WaitError,
 };
 use annals::store::{
     CheckpointStore, EventStore, ExpectedVersion, Metadata, NewEvent, SnapshotStore,
@@ -725,6 +725,7 @@ async fn postgres_notifications_wake_projections_of_other_processes() {
 /// once that transaction ends, without a second notification and long before the poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_appends_hidden_by_an_older_transaction_are_read_when_it_ends() {
+    let _alone = OPEN_TRANSACTIONS.lock().await;
     let Some(reading) = services::postgres_store(2).await else {
         return;
     };
@@ -761,5 +762,92 @@ async fn postgres_appends_hidden_by_an_older_transaction_are_read_when_it_ends()
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(balances.read(|b| b.by_account["account-a"]), 7);
+    balances.stop().await;
+}
+
+/// Held by the tests that leave a transaction open: one at a time, so that the transaction
+/// holding the server's readers back is the test's own.
+static OPEN_TRANSACTIONS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// While a transaction left open on the server hides new appends from readers, the
+/// projection says so: its status and lag name the transaction's backend, its state and
+/// how long it has been open, and a read-your-writes wait that times out says the same.
+/// Once the transaction ends, the projection reads the appends and runs on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_projection_waiting_for_hidden_appends_says_what_for() {
+    let _alone = OPEN_TRANSACTIONS.lock().await;
+    let Some(reading) = services::postgres_store(2).await else {
+        return;
+    };
+    let Some(mut raw) = services::raw_client().await else {
+        return;
+    };
+    let options = RunnerOptions::default().with_poll_interval(Duration::from_millis(100));
+    let accounts = Repository::<Account, _>::new(reading.clone());
+    let balances = ProjectionRunner::new(reading)
+        .with_options(options)
+        .spawn(Balances::default());
+    open(&accounts, "a").await;
+    balances.wait_caught_up(WAIT).await.unwrap();
+
+    let older = raw.transaction().await.unwrap();
+    let pid: i32 = older
+        .query_one("SELECT pg_backend_pid(), pg_current_xact_id()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let position = deposit(&accounts, "a", 7).await;
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let waiting = loop {
+        if let Status::Waiting(waiting) = balances.status() {
+            break waiting;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            balances.status()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(waiting.hidden.events, 1);
+    assert!(
+        waiting.hidden.held_by.contains(&format!("backend {pid} "))
+            && waiting.hidden.held_by.contains("idle in transaction"),
+        "{waiting}"
+    );
+    assert!(waiting.hidden.open_for.is_some(), "{waiting}");
+    let lag = balances.lag().await.unwrap();
+    assert_eq!(lag.waiting.map(|w| w.hidden.events), Some(1));
+    match balances
+        .wait_for(position, Duration::from_millis(200))
+        .await
+    {
+        Err(
+            error @ WaitError::Timeout {
+                waiting: Some(_), ..
+            },
+        ) => {
+            assert!(
+                error.to_string().contains(&format!("backend {pid} ")),
+                "{error}"
+            );
+        }
+        other => panic!("expected a timeout saying what it waits for, got {other:?}"),
+    }
+
+    older.commit().await.unwrap();
+    balances.wait_for(position, WAIT).await.unwrap();
+    assert_eq!(balances.read(|b| b.by_account["account-a"]), 7);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while balances.status() != Status::Running {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            balances.status()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(balances.lag().await.unwrap().waiting, None);
     balances.stop().await;
 }

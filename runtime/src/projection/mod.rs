@@ -56,6 +56,6 @@ pub use self::external::{ExternalProjection, ReadModelError};
 use self::model::Projection;
 pub use self::runner::{
     Lag, ProjectionFailure, ProjectionHandle, ProjectionReader, ProjectionRunner, RunnerOptions,
-    Status, WaitError,
+    Status, WaitError, Waiting,
 };
 pub use self::sql::{SqlProjection, SqlWriter};

@@ -136,6 +136,13 @@ pub trait EventStore: Send + Sync + 'static {
         Ok(true)
     }
 
+    /// The committed appends readers cannot see yet, and what holds them back, if any:
+    /// what a projection that waits for visible appends in vain is waiting for. Only
+    /// PostgreSQL has any (see [`HiddenAppends`](crate::store::HiddenAppends)).
+    async fn hidden_appends(&self) -> Result<Option<crate::store::HiddenAppends>, StoreError> {
+        Ok(None)
+    }
+
     /// Wake-ups for live readers: a receiver of the head position that changes after
     /// appends, or `None` when the store cannot tell (readers then poll). Values may be
     /// skipped; the log is the source of truth.

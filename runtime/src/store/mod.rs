@@ -23,6 +23,7 @@ mod event_store;
 mod expected_version;
 mod filter;
 mod head;
+mod hidden;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -40,6 +41,7 @@ pub use self::event_store::{
 };
 pub use self::expected_version::ExpectedVersion;
 pub use self::filter::EventFilter;
+pub use self::hidden::HiddenAppends;
 pub use self::memory::InMemoryStore;
 #[cfg(feature = "postgres")]
 pub use self::postgres::{Migration, PostgresOptions, PostgresStore};

@@ -11,7 +11,9 @@
 //! Freshness: a read through the feed waits for a refresh of the window that *started
 //! after the read did*, so a projection that comes back caught up has seen every append
 //! made before its read began (what [`wait_for`](super::ProjectionHandle::wait_for) relies
-//! on). Refreshes are single-flight: the projections woken by one append share one.
+//! on). Refreshes are single-flight: the projections woken by one append share one, and
+//! share one wait for that append to become visible (on PostgreSQL an older open
+//! transaction can hide it for a while).
 //!
 //! Where a projection is in the window: the event at its checkpoint, found by position; or,
 //! after a read of the store that came back caught up, the window's end as it was when
@@ -30,8 +32,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::store::{
-    AppendResult, Catalog, EventFilter, EventStore, ExpectedVersion, LogVisitor, NewEvent,
-    RecordedEvent, StoreError, StreamVisitor,
+    AppendResult, Catalog, EventFilter, EventStore, ExpectedVersion, HiddenAppends, LogVisitor,
+    NewEvent, RecordedEvent, StoreError, StreamVisitor,
 };
 
 /// The most events the window keeps; older ones leave it.
@@ -45,8 +47,8 @@ pub(super) struct Feed {
     window: Mutex<Window>,
     /// Held by the refresh in flight.
     refreshing: tokio::sync::Mutex<()>,
-    /// How long a refresh waits for appends to become visible before it reads.
-    visibility_wait: Duration,
+    /// Held by the wait for visible appends in flight.
+    checking: tokio::sync::Mutex<()>,
 }
 
 struct Window {
@@ -60,6 +62,11 @@ struct Window {
     /// Refreshes started, and the number of the last one completed.
     started: u64,
     completed: u64,
+    /// Waits for visible appends started, the number of the last one completed, and
+    /// what it found.
+    checks_started: u64,
+    checks_completed: u64,
+    visible: bool,
 }
 
 impl Window {
@@ -95,7 +102,7 @@ struct Place {
 }
 
 impl Feed {
-    pub(super) fn new(visibility_wait: Duration) -> Arc<Self> {
+    pub(super) fn new() -> Arc<Self> {
         Arc::new(Feed {
             window: Mutex::new(Window {
                 events: VecDeque::new(),
@@ -104,14 +111,42 @@ impl Feed {
                 cursor: None,
                 started: 0,
                 completed: 0,
+                checks_started: 0,
+                checks_completed: 0,
+                visible: true,
             }),
             refreshing: tokio::sync::Mutex::new(()),
-            visibility_wait,
+            checking: tokio::sync::Mutex::new(()),
         })
     }
 
     fn window(&self) -> std::sync::MutexGuard<'_, Window> {
         self.window.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits for the appends made before this call to become visible to readers (at most
+    /// `timeout`): one wait for all the projections woken by one append, joined if it
+    /// started after this call, run otherwise.
+    async fn visible<S: EventStore>(
+        &self,
+        store: &S,
+        timeout: Duration,
+    ) -> Result<bool, StoreError> {
+        let needed = self.window().checks_started + 1;
+        let _flight = self.checking.lock().await;
+        let number = {
+            let mut window = self.window();
+            if window.checks_completed >= needed {
+                return Ok(window.visible);
+            }
+            window.checks_started += 1;
+            window.checks_started
+        };
+        let visible = store.wait_for_visible_appends(timeout).await?;
+        let mut window = self.window();
+        window.checks_completed = number;
+        window.visible = visible;
+        Ok(visible)
     }
 
     /// Makes sure a refresh numbered `needed` or later has completed: joins the one in
@@ -131,7 +166,6 @@ impl Feed {
             self.window().completed = number;
             return Ok(());
         };
-        store.wait_for_visible_appends(self.visibility_wait).await?;
         loop {
             let mut read = Vec::new();
             let count = store
@@ -362,13 +396,13 @@ impl<S: EventStore> EventStore for FeedReader<S> {
         self.store.subscribe()
     }
 
-    /// With a place in the window, nothing to wait for: the feed's refresh waits before
-    /// it reads, once for every projection.
+    /// One wait for all the projections that wait at once.
     async fn wait_for_visible_appends(&self, timeout: Duration) -> Result<bool, StoreError> {
-        if self.place().is_some() {
-            return Ok(true);
-        }
-        self.store.wait_for_visible_appends(timeout).await
+        self.feed.visible(&self.store, timeout).await
+    }
+
+    async fn hidden_appends(&self) -> Result<Option<HiddenAppends>, StoreError> {
+        self.store.hidden_appends().await
     }
 
     async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {

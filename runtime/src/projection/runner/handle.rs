@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 
 use super::shared::Shared;
-use super::{Lag, Status, WaitError};
+use super::{Lag, Status, WaitError, Waiting};
 use crate::projection::Projection;
-use crate::store::{EventFilter, EventStore, StoreError};
+use crate::store::{EventFilter, EventStore, HiddenAppends, StoreError};
 
 /// Queries a running projection's read model; cheap to clone.
 pub struct ProjectionReader<P> {
@@ -61,6 +61,10 @@ impl<P: Projection> ProjectionReader<P> {
             .and_then(|at| (Utc::now() - at).to_std().ok())
             .unwrap_or(Duration::ZERO);
         Ok(Lag {
+            waiting: match self.status() {
+                Status::Waiting(waiting) => Some(waiting),
+                _ => None,
+            },
             checkpoint,
             head,
             positions_behind: head.saturating_sub(checkpoint),
@@ -79,20 +83,31 @@ impl<P: Projection> ProjectionReader<P> {
     /// appended before this call (pass the position from a command's outcome, for the
     /// error message), or `timeout` passes.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), WaitError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let timed_out = || WaitError::Timeout {
-            projection: P::NAME,
-            position,
-            timeout,
-            failing: match self.status() {
-                Status::Failing(failure) => Some(failure),
-                _ => None,
-            },
+        let (started, deadline) = (Utc::now(), tokio::time::Instant::now() + timeout);
+        let timed_out = |waiting: Option<Waiting>| {
+            let status = self.status();
+            WaitError::Timeout {
+                projection: P::NAME,
+                position,
+                timeout,
+                waiting: waiting.or(match &status {
+                    Status::Waiting(waiting) => Some(waiting.clone()),
+                    _ => None,
+                }),
+                failing: match status {
+                    Status::Failing(failure) => Some(failure),
+                    _ => None,
+                },
+            }
         };
         // A read that starts after every earlier append is visible, and comes back caught
         // up, has handled them all.
         if !self.store.wait_for_visible_appends(timeout).await? {
-            return Err(timed_out());
+            let hidden = self.store.hidden_appends().await?;
+            return Err(timed_out(hidden.map(|hidden| Waiting {
+                hidden,
+                since: started,
+            })));
         }
         let mut caught_up = self.shared.caught_up.subscribe();
         let reads_before = self.shared.reads_started.load(Ordering::SeqCst);
@@ -113,7 +128,7 @@ impl<P: Projection> ProjectionReader<P> {
                         projection: P::NAME,
                     });
                 }
-                Err(_) => return Err(timed_out()),
+                Err(_) => return Err(timed_out(None)),
             }
         }
     }
@@ -146,6 +161,7 @@ pub(super) trait StoreAccess: Send + Sync {
     ) -> Result<Option<DateTime<Utc>>, StoreError>;
     async fn count_after(&self, after: u64, filter: &EventFilter) -> Result<u64, StoreError>;
     async fn wait_for_visible_appends(&self, timeout: Duration) -> Result<bool, StoreError>;
+    async fn hidden_appends(&self) -> Result<Option<HiddenAppends>, StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -172,6 +188,10 @@ impl<S: EventStore> StoreAccess for S {
 
     async fn wait_for_visible_appends(&self, timeout: Duration) -> Result<bool, StoreError> {
         EventStore::wait_for_visible_appends(self, timeout).await
+    }
+
+    async fn hidden_appends(&self) -> Result<Option<HiddenAppends>, StoreError> {
+        EventStore::hidden_appends(self).await
     }
 }
 

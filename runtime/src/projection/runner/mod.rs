@@ -29,7 +29,7 @@ pub use self::handle::{ProjectionHandle, ProjectionReader};
 pub use self::options::RunnerOptions;
 use self::shared::Shared;
 use self::sink::{ExternalSink, MemorySink, Sink, SqlSink};
-pub use self::status::{Lag, ProjectionFailure, Status, WaitError};
+pub use self::status::{Lag, ProjectionFailure, Status, WaitError, Waiting};
 use super::{ExternalProjection, Projection, SqlProjection};
 use crate::store::{CheckpointStore, EventFilter, EventStore, SqlTarget, StoreError};
 
@@ -96,7 +96,7 @@ impl<S: EventStore + Clone> ProjectionRunner<S> {
         ProjectionRunner {
             store: store.for_workers(),
             options: RunnerOptions::default(),
-            feed: Feed::new(RunnerOptions::default().poll_interval),
+            feed: Feed::new(),
             started: Default::default(),
         }
     }
@@ -104,7 +104,6 @@ impl<S: EventStore + Clone> ProjectionRunner<S> {
     /// Sets the options.
     pub fn with_options(mut self, options: RunnerOptions) -> Self {
         self.options = options;
-        self.feed = Feed::new(options.poll_interval);
         self
     }
 

@@ -65,6 +65,12 @@ impl RunnerOptions {
         self.poll_interval
     }
 
+    /// How long one wait for notified appends to become visible lasts: the poll interval,
+    /// at most a second, after which a runner's status says what hides them.
+    pub(super) fn visibility_wait(&self) -> Duration {
+        self.poll_interval.min(Duration::from_secs(1))
+    }
+
     /// The pause after `failures` failures in a row: exponential from the initial backoff,
     /// capped at the longest.
     pub(super) fn backoff_after(&self, failures: u32) -> Duration {

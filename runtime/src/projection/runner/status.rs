@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::store::StoreError;
+use chrono::{DateTime, Utc};
+
+use crate::store::{HiddenAppends, StoreError};
 
 /// What a projection is doing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +15,9 @@ pub enum Status {
     Starting,
     /// It is reading or waiting for new events.
     Running,
+    /// It has read all it can see, but appends it was woken for stay hidden from readers
+    /// behind a transaction left open on the server: it waits for that transaction.
+    Waiting(Waiting),
     /// It stopped at an event, or the store failed; it retries with backoff.
     Failing(ProjectionFailure),
     /// It was stopped.
@@ -53,8 +58,36 @@ impl std::fmt::Display for ProjectionFailure {
     }
 }
 
+/// What a projection waits for, and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Waiting {
+    /// The appends it cannot see yet, and the transaction holding them back.
+    pub hidden: HiddenAppends,
+    /// When it started waiting.
+    pub since: DateTime<Utc>,
+}
+
+impl Waiting {
+    /// How long it has been waiting.
+    pub fn waited(&self) -> Duration {
+        (Utc::now() - self.since).to_std().unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "waiting for {:.1} s: {}",
+            self.waited().as_secs_f64(),
+            self.hidden
+        )
+    }
+}
+
 /// How far a projection is behind the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Lag {
     /// The position of the last event the projection handled (0: none yet).
@@ -71,6 +104,9 @@ pub struct Lag {
     /// How long ago the oldest event the projection consumes but has not handled was
     /// recorded (zero when it has handled all of them).
     pub time_behind: Duration,
+    /// What it waits for, when appends are hidden from it (see [`Status::Waiting`]):
+    /// events behind such a transaction are not counted above until it ends.
+    pub waiting: Option<Waiting>,
 }
 
 /// A read-your-writes wait that did not complete.
@@ -79,8 +115,9 @@ pub struct Lag {
 pub enum WaitError {
     /// The projection did not get there in time.
     #[error(
-        "projection `{projection}` did not reach position {position} within {timeout:?}{}",
-        failing.as_ref().map(|f| format!(" (it is failing: {})", f.message)).unwrap_or_default()
+        "projection `{projection}` did not reach position {position} within {timeout:?}{}{}",
+        failing.as_ref().map(|f| format!(" (it is failing: {})", f.message)).unwrap_or_default(),
+        waiting.as_ref().map(|w| format!(" ({w})")).unwrap_or_default()
     )]
     Timeout {
         /// The projection.
@@ -91,6 +128,8 @@ pub enum WaitError {
         timeout: Duration,
         /// Why the projection is stuck, if it is failing.
         failing: Option<ProjectionFailure>,
+        /// What it waits for, if appends are hidden from it.
+        waiting: Option<Waiting>,
     },
     /// The projection is stopped.
     #[error("projection `{projection}` is stopped")]

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::RunnerOptions;
 use super::shared::Shared;
 use super::sink::{Progress, Sink, panic_message};
-use super::{ProjectionFailure, Status};
+use super::{ProjectionFailure, Status, Waiting};
 use crate::projection::Projection;
 use crate::store::{EventFilter, EventStore};
 
@@ -47,6 +48,8 @@ async fn run_loop<S: EventStore, P: Projection, K: Sink<P>>(
     let mut notifications = store.subscribe();
     let mut stop = shared.stop.subscribe();
     let mut failures: u32 = 0;
+    // Since when appends it was woken for have stayed hidden (PostgreSQL).
+    let mut waiting_since: Option<DateTime<Utc>> = None;
     let batch_size = options.batch_size;
     loop {
         if *stop.borrow() {
@@ -84,34 +87,35 @@ async fn run_loop<S: EventStore, P: Projection, K: Sink<P>>(
         match outcome {
             Ok((progress, read_number)) => {
                 failures = 0;
-                shared.status.send_if_modified(|status| {
-                    let changed = *status != Status::Running;
-                    *status = Status::Running;
-                    changed
-                });
+                if waiting_since.is_none() {
+                    shared.status.send_if_modified(|status| {
+                        let changed = *status != Status::Running;
+                        *status = Status::Running;
+                        changed
+                    });
+                }
                 if progress == Progress::More {
                     // Catching up: let other tasks on this worker run between batches.
                     tokio::task::yield_now().await;
                     continue;
                 }
                 shared.caught_up.send_replace(read_number);
-                let woken = tokio::select! {
-                    () = shared.wake.notified() => true,
-                    () = changed(&mut notifications) => true,
-                    () = tokio::time::sleep(options.poll_interval) => false,
-                    _ = stop.changed() => false,
-                };
+                // While appends stay hidden, it goes on waiting for them at once.
+                let woken = waiting_since.is_some()
+                    || tokio::select! {
+                        () = shared.wake.notified() => true,
+                        () = changed(&mut notifications) => true,
+                        () = tokio::time::sleep(options.poll_interval) => false,
+                        _ = stop.changed() => false,
+                    };
                 if woken {
                     // On PostgreSQL a notified append stays invisible to the log's readers
                     // while an older transaction anywhere on the server is open; a read
                     // now would come back short and then wait for a notification that has
-                    // already come. (Immediate on the single-writer stores.)
+                    // already come. (Immediate on the single-writer stores.) A wait that
+                    // lasts is shown in the status, with what holds the appends back.
                     tokio::select! {
-                        visible = store.wait_for_visible_appends(options.poll_interval) => {
-                            if let Err(error) = visible {
-                                tracing::debug!(projection = P::NAME, %error, "waiting for visible appends failed");
-                            }
-                        }
+                        () = wait_until_visible(&store, &shared, &options, &mut waiting_since) => {}
                         _ = stop.changed() => {}
                     }
                 }
@@ -130,6 +134,41 @@ async fn run_loop<S: EventStore, P: Projection, K: Sink<P>>(
         }
     }
     shared.status.send_replace(Status::Stopped);
+}
+
+/// Waits a while for notified appends to become visible; should they stay hidden, the
+/// status says what holds them back and since when, until they are seen.
+async fn wait_until_visible<S: EventStore, P: Projection>(
+    store: &S,
+    shared: &Shared<P>,
+    options: &RunnerOptions,
+    waiting_since: &mut Option<DateTime<Utc>>,
+) {
+    let hidden = match store
+        .wait_for_visible_appends(options.visibility_wait())
+        .await
+    {
+        Ok(true) => Ok(None),
+        Ok(false) => store.hidden_appends().await,
+        Err(error) => Err(error),
+    };
+    match hidden {
+        Ok(Some(hidden)) => {
+            let since = *waiting_since.get_or_insert_with(Utc::now);
+            tracing::debug!(projection = P::NAME, %hidden, "waiting for hidden appends");
+            shared
+                .status
+                .send_replace(Status::Waiting(Waiting { hidden, since }));
+        }
+        Ok(None) => {
+            if waiting_since.take().is_some() {
+                shared.status.send_replace(Status::Running);
+            }
+        }
+        Err(error) => {
+            tracing::debug!(projection = P::NAME, %error, "waiting for visible appends failed");
+        }
+    }
 }
 
 /// Runs the rebuild an operator asked for, if any. A rebuild that fails is kept for the

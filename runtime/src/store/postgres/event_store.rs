@@ -11,8 +11,8 @@ use super::codec::{Jsonb, fill_event, read_event, stream_event};
 use super::error::{backend, failed, failed_append, is_refusal, is_version_race};
 use crate::store::columns::{metadata_json, to_i64};
 use crate::store::{
-    AppendResult, Catalog, EventFilter, EventStore, ExpectedVersion, LogVisitor, NewEvent,
-    RecordedEvent, Resent, StoreError, StoredEvent, StreamVisitor, check_append, resent,
+    AppendResult, Catalog, EventFilter, EventStore, ExpectedVersion, HiddenAppends, LogVisitor,
+    NewEvent, RecordedEvent, Resent, StoreError, StoredEvent, StreamVisitor, check_append, resent,
 };
 
 /// What one run of an append's statement did.
@@ -414,6 +414,43 @@ impl EventStore for PostgresStore {
 
     fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// Counts the committed events below no reader's horizon, and asks
+    /// `pg_stat_activity` which backend's transaction holds the horizon back.
+    async fn hidden_appends(&self) -> Result<Option<HiddenAppends>, StoreError> {
+        let rows = self.rows(&self.sql.hidden_appends, &[]).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let events: i64 = row.try_get(0).map_err(backend)?;
+        if events == 0 {
+            return Ok(None);
+        }
+        let pid: Option<i32> = row.try_get(1).map_err(backend)?;
+        let held_by = match pid {
+            None => "a transaction not listed in pg_stat_activity (a prepared transaction? see pg_prepared_xacts)".to_owned(),
+            Some(pid) => {
+                let text = |index| -> Result<String, StoreError> {
+                    Ok(row
+                        .try_get::<_, Option<String>>(index)
+                        .map_err(backend)?
+                        .unwrap_or_default())
+                };
+                format!(
+                    "backend {pid} (user `{}`, application `{}`, {}), last statement: {}",
+                    text(2)?,
+                    text(3)?,
+                    text(4)?,
+                    text(5)?
+                )
+            }
+        };
+        let open_for = row
+            .try_get::<_, Option<f64>>(6)
+            .map_err(backend)?
+            .and_then(|seconds| std::time::Duration::try_from_secs_f64(seconds).ok());
+        Ok(Some(HiddenAppends::new(events as u64, held_by, open_for)))
     }
 
     /// The same store through the workers' pool.

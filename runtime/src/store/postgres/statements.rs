@@ -12,6 +12,9 @@ pub(super) struct Sql {
     pub(super) count_after: String,
     pub(super) count_after_filtered: String,
     pub(super) head_position: String,
+    /// The committed events readers cannot see yet, and the backend whose open
+    /// transaction holds them back.
+    pub(super) hidden_appends: String,
     pub(super) load_snapshot: String,
     pub(super) save_snapshot: String,
     /// The events with the given ids: what the check for a re-sent append reads.
@@ -99,6 +102,20 @@ impl Sql {
                 visible_after("count(*)")
             ),
             head_position: format!("SELECT COALESCE(MAX(position), 0) FROM {s}.events"),
+            hidden_appends: format!(
+                "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+                 hidden AS (
+                    SELECT count(*) AS events FROM {s}.events, horizon
+                    WHERE transaction_id >= horizon.xmin
+                 )
+                 SELECT hidden.events, a.pid, a.usename::text, a.application_name, a.state,
+                        left(a.query, 200),
+                        EXTRACT(EPOCH FROM (now() - a.xact_start))::float8
+                 FROM hidden CROSS JOIN horizon
+                 LEFT JOIN pg_stat_activity a
+                   ON a.backend_xid IS NOT NULL
+                  AND a.backend_xid::text::bigint = horizon.xmin::text::bigint % 4294967296"
+            ),
             load_snapshot: format!(
                 "SELECT stream_version, schema_version, payload, taken_at, event_id, shape FROM {s}.snapshots WHERE stream_id = $1"
             ),
