@@ -124,7 +124,8 @@ where
             let mut visitor = |event: EventRef<'_>| {
                 if !snapshot_confirmed {
                     snapshot_confirmed = event.stream_version == loaded.version
-                        && Some(event.event_id) == snapshot_event_id;
+                        && event.event_id.is_some()
+                        && event.event_id == snapshot_event_id;
                     return if snapshot_confirmed {
                         ControlFlow::Continue(())
                     } else {

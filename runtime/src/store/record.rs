@@ -120,7 +120,7 @@ impl RecordedEvent {
     pub fn as_event_ref(&self) -> EventRef<'_> {
         EventRef {
             stream_version: self.stream_version,
-            event_id: self.event_id,
+            event_id: Some(self.event_id),
             event_type: &self.event_type,
             schema_version: self.schema_version,
             payload: &self.payload,
@@ -136,8 +136,10 @@ impl RecordedEvent {
 pub struct EventRef<'a> {
     /// Its version in the stream.
     pub stream_version: u64,
-    /// Its id: what a snapshot is checked against.
-    pub event_id: Uuid,
+    /// Its id, where the store read it: always for the first event of a visit (the one
+    /// at the version the visit starts from, which is what a snapshot is checked
+    /// against); a store may leave the others out, sparing a column per row.
+    pub event_id: Option<Uuid>,
     /// The stable type name.
     pub event_type: &'a str,
     /// The schema version of `payload`.

@@ -154,7 +154,7 @@ pub(super) fn stream_event<'r>(row: &'r Row, stream_id: &str) -> Result<EventRef
         |column| move |reason| corrupt(None, Some((stream_id, stream_version)), column, reason);
     Ok(EventRef {
         stream_version,
-        event_id: get(row, 4).map_err(at("event_id"))?,
+        event_id: get::<Option<Uuid>>(row, 4).map_err(at("event_id"))?,
         event_type: get(row, 1).map_err(at("event_type"))?,
         schema_version: get::<i32>(row, 2)
             .and_then(schema_version)

@@ -85,7 +85,8 @@ impl Sql {
                  WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
             ),
             visit_stream: format!(
-                "SELECT stream_version, event_type, schema_version, payload, event_id FROM {s}.events
+                "SELECT stream_version, event_type, schema_version, payload,
+                        CASE WHEN stream_version = $2 THEN event_id END FROM {s}.events
                  WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3"
             ),
             read_all: format!(

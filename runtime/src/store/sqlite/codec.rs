@@ -134,9 +134,7 @@ pub(super) fn stream_event<'r>(
         |column| move |reason| corrupt(None, Some((stream_id, stream_version)), column, reason);
     Ok(EventRef {
         stream_version,
-        event_id: uuid(row, 4)
-            .and_then(|id| id.ok_or_else(|| "NULL".to_owned()))
-            .map_err(at("event_id"))?,
+        event_id: None,
         event_type: text(row, 1).map_err(at("event_type"))?,
         schema_version: integer(row, 2)
             .and_then(schema_version)
@@ -184,11 +182,13 @@ fn row_position(row: &rusqlite::Row<'_>) -> Option<u64> {
 }
 
 /// A stored schema version: a `u32`.
+#[inline]
 fn schema_version(version: i64) -> Result<u32, String> {
     u32::try_from(version).map_err(|_| format!("{version} is out of range"))
 }
 
 /// Column `index` as an integer.
+#[inline]
 fn integer(row: &rusqlite::Row<'_>, index: usize) -> Result<i64, String> {
     value(row, index)?
         .as_i64()
@@ -196,6 +196,7 @@ fn integer(row: &rusqlite::Row<'_>, index: usize) -> Result<i64, String> {
 }
 
 /// Column `index` as text, borrowed from the row.
+#[inline]
 fn text<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> Result<&'r str, String> {
     value(row, index)?
         .as_str()
@@ -203,6 +204,7 @@ fn text<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> Result<&'r str, String>
 }
 
 /// Column `index` as bytes (a BLOB, or TEXT), borrowed from the row.
+#[inline]
 fn bytes<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> Result<&'r [u8], String> {
     value(row, index)?
         .as_bytes()
@@ -210,6 +212,7 @@ fn bytes<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> Result<&'r [u8], Strin
 }
 
 /// Column `index` as bytes (a BLOB, or TEXT), or `None` for NULL.
+#[inline]
 fn nullable_bytes<'r>(
     row: &'r rusqlite::Row<'_>,
     index: usize,
@@ -220,6 +223,7 @@ fn nullable_bytes<'r>(
 }
 
 /// Column `index` as a UUID kept in 16 bytes, or `None` for NULL.
+#[inline]
 fn uuid(row: &rusqlite::Row<'_>, index: usize) -> Result<Option<Uuid>, String> {
     match value(row, index)?
         .as_blob_or_null()
@@ -232,6 +236,7 @@ fn uuid(row: &rusqlite::Row<'_>, index: usize) -> Result<Option<Uuid>, String> {
     }
 }
 
+#[inline]
 fn value<'r>(
     row: &'r rusqlite::Row<'_>,
     index: usize,

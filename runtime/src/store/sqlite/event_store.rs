@@ -18,6 +18,31 @@ use crate::store::{
     RecordedEvent, Resent, StoreError, StoredEvent, StreamVisitor, check_append, resent,
 };
 
+/// The id of the event at `version` of `stream_id`.
+fn event_id_at(
+    connection: &Connection,
+    stream_id: &str,
+    version: u64,
+) -> Result<Option<Uuid>, StoreError> {
+    let id: Option<Vec<u8>> = connection
+        .prepare_cached(statements::EVENT_ID_AT)
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![stream_id, to_i64(version)], |row| row.get(0))
+                .optional()
+        })
+        .map_err(error::from_sqlite)?;
+    id.map(|bytes| {
+        Uuid::from_slice(&bytes).map_err(|_| StoreError::CorruptEvent {
+            position: None,
+            stream: Some((stream_id.to_owned(), version)),
+            column: "event_id",
+            reason: format!("{} bytes, not the 16 of a UUID", bytes.len()),
+        })
+    })
+    .transpose()
+}
+
 /// A filtered read of the global log first walks `max_count × this` positions in order
 /// before it turns to the type index (see [`scan_log`]).
 const SCAN_WINDOW_FACTOR: i64 = 4;
@@ -345,7 +370,12 @@ impl EventStore for SqliteStore {
             let mut read = 0;
             while let Some(row) = rows.next().map_err(backend)? {
                 read += 1;
-                let event = stream_event(row, stream_id)?;
+                let mut event = stream_event(row, stream_id)?;
+                if read == 1 && event.stream_version == from_version {
+                    // The first event's id, which a snapshot is checked against, looked up
+                    // apart: a column less on every other row.
+                    event.event_id = event_id_at(connection, stream_id, from_version)?;
+                }
                 if visitor(event).is_break() {
                     break;
                 }

@@ -18,6 +18,10 @@ pub(super) const INSERT_EVENT: &str = "INSERT INTO annals_events (stream_id, str
 pub(super) const STREAM_VERSION: &str =
     "SELECT COALESCE(MAX(stream_version), 0) FROM annals_events WHERE stream_id = ?1";
 
+/// The id of the event at a version of a stream.
+pub(super) const EVENT_ID_AT: &str =
+    "SELECT event_id FROM annals_events WHERE stream_id = ?1 AND stream_version = ?2";
+
 /// An event by id: what the check for a re-sent append reads.
 pub(super) const EVENT_BY_ID: &str = "SELECT stream_id, stream_version, position, recorded_at FROM annals_events WHERE event_id = ?1";
 
@@ -29,9 +33,8 @@ pub(super) const READ_STREAM: &str = concat!(
     " FROM annals_events WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version LIMIT ?3"
 );
 
-/// What loading an aggregate reads of each event.
-pub(super) const VISIT_STREAM: &str =
-    "SELECT stream_version, event_type, schema_version, payload, event_id
+/// What loading an aggregate reads of each event (the first one's id apart: `EVENT_ID_AT`).
+pub(super) const VISIT_STREAM: &str = "SELECT stream_version, event_type, schema_version, payload
      FROM annals_events WHERE stream_id = ?1 AND stream_version >= ?2
      ORDER BY stream_version LIMIT ?3";
 

@@ -97,6 +97,7 @@ macro_rules! __annals_conformance_suite {
             append_positions_match_positions_read_back,
             read_stream_from_a_middle_version,
             visit_stream_sees_what_read_stream_returns,
+            visit_stream_hands_the_first_events_id,
             visit_stream_respects_from_and_max_count,
             visit_stream_stops_when_the_visitor_breaks,
             read_stream_respects_max_count,

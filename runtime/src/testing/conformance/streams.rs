@@ -59,6 +59,36 @@ pub async fn visit_stream_sees_what_read_stream_returns<S: EventStore>(store: S)
     assert_eq!(visited, expected);
 }
 
+/// The first event `visit_stream` hands out carries its id (what a snapshot is checked
+/// against); any other id handed out is the event's own.
+pub async fn visit_stream_hands_the_first_events_id<S: EventStore>(store: S) {
+    let case = Case::new("visit_stream_hands_the_first_events_id");
+    let stream = case.stream("s");
+    let written = events(&case.event_type("E"), 1..=4);
+    append(&store, &stream, ExpectedVersion::NoStream, written.clone()).await;
+    for from in 1..=4u64 {
+        let mut ids = Vec::new();
+        store
+            .visit_stream(&stream, from, usize::MAX, &mut |event| {
+                ids.push((event.stream_version, event.event_id));
+                std::ops::ControlFlow::Continue(())
+            })
+            .await
+            .unwrap();
+        let first = written[from as usize - 1].event_id;
+        assert_eq!(
+            ids[0],
+            (from, Some(first)),
+            "the first event visited from {from}"
+        );
+        for (version, id) in &ids[1..] {
+            if let Some(id) = id {
+                assert_eq!(*id, written[*version as usize - 1].event_id);
+            }
+        }
+    }
+}
+
 /// `visit_stream` starts at `from_version` and reads at most `max_count` events.
 pub async fn visit_stream_respects_from_and_max_count<S: EventStore>(store: S) {
     let case = Case::new("visit_stream_respects_from_and_max_count");
