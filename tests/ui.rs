@@ -10,5 +10,6 @@ fn ui() {
     t.compile_fail("tests/ui/aggregate/*.rs");
     t.compile_fail("tests/ui/command/*.rs");
     t.compile_fail("tests/ui/projection/*.rs");
+    t.compile_fail("tests/ui/publisher/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }

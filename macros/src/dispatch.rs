@@ -1,5 +1,5 @@
 //! The dispatch an event enum generates for each kind of handler: `ApplyTo` (aggregates
-//! and folds) and `ProjectTo` (projections). Each is a generic impl over the handler type,
+//! and folds), `ProjectTo` (projections) and `PublishTo` (publishers). Each is a generic impl over the handler type,
 //! bounded by one handler impl per payload, each bound spanned at its variant's payload so
 //! that a missing handler is reported there.
 
@@ -16,7 +16,8 @@ pub type Arm = Box<dyn Fn(&Ident, &syn::Type) -> TokenStream>;
 pub struct Dispatch {
     /// The trait, under `annals::dispatch` (`ApplyTo`).
     pub dispatch: &'static str,
-    /// The handler trait each payload needs (`Apply`).
+    /// The handler trait each payload needs, under the crate root (`Apply`,
+    /// `messaging::Publish`).
     pub handler: &'static str,
     /// The generic parameter for the handler's type.
     pub target: &'static str,
@@ -43,7 +44,8 @@ pub fn dispatch_impl(
     let bounds = variants.iter().map(|(_, payload)| {
         let span = payload.span();
         let krate = respan(krate, span);
-        let handler = Ident::new(spec.handler, span);
+        let handler: syn::Path = syn::parse_str(spec.handler).expect("a handler trait's path");
+        let handler = respan(&handler, span);
         quote_spanned! {span=> #target: #krate::#handler<#payload>, }
     });
     let event = local("event");

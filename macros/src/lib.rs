@@ -7,11 +7,11 @@
 mod aggregate;
 mod attr;
 mod command;
+mod consumer;
 mod derive;
 mod dispatch;
 mod errors;
 mod event;
-mod projection;
 
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
@@ -42,5 +42,13 @@ pub fn derive_command(input: TokenStream) -> TokenStream {
 /// See the `annals::Projection` documentation for the attribute reference.
 #[proc_macro_derive(Projection, attributes(projection))]
 pub fn derive_projection(input: TokenStream) -> TokenStream {
-    derive::derive::<projection::ProjectionModel>(&parse_macro_input!(input as DeriveInput)).into()
+    derive::derive::<consumer::ProjectionModel>(&parse_macro_input!(input as DeriveInput)).into()
+}
+
+/// Implements `annals::messaging::Publisher` for the mapping of domain events to public
+/// messages: its name, the event types it reads and the dispatch of each to its `Publish`
+/// handler. See the `annals::messaging::Publisher` documentation for the attribute reference.
+#[proc_macro_derive(Publisher, attributes(publisher))]
+pub fn derive_publisher(input: TokenStream) -> TokenStream {
+    derive::derive::<consumer::PublisherModel>(&parse_macro_input!(input as DeriveInput)).into()
 }

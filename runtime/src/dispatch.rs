@@ -72,3 +72,62 @@ impl<E: ProjectTo<P>, P: ?Sized> ConsumedBy<P> for E {
         Ok(true)
     }
 }
+
+/// Dispatch of every variant of an event family to [`Publish`](crate::messaging::Publish)
+/// handlers, with the envelope.
+///
+/// `#[derive(Event)]` implements `PublishTo<P>` for every `P` that implements `Publish` for
+/// each payload type of the family; `#[derive(Publisher)]` calls it for the enums it
+/// consumes whole.
+#[diagnostic::on_unimplemented(
+    message = "publisher `{P}` does not map every event of `{Self}`",
+    note = "`events(...)` must name enums with `#[derive(annals::Event)]`; `{P}` then needs `impl annals::messaging::Publish<Payload>` for each variant of `{Self}`, or consumes only some variants: `events({Self}::{{VariantA, VariantB}})`"
+)]
+pub trait PublishTo<P: ?Sized>: crate::Event {
+    /// Maps this event, with the envelope of `recorded`, to `publisher`'s public message.
+    fn publish_to(
+        self,
+        recorded: &RecordedEvent,
+        publisher: &P,
+    ) -> Result<Option<crate::messaging::Message>, crate::messaging::MappingError>;
+}
+
+/// An event enum that publisher `P` consumes whole: what its generated code reads of it.
+/// The counterpart of [`ConsumedBy`] for publishers.
+#[diagnostic::on_unimplemented(
+    message = "publisher `{P}` does not map every event of `{Self}`",
+    label = "not an event enum whose every variant `{P}` maps",
+    note = "`events(...)` must name enums with `#[derive(annals::Event)]`; `{P}` then needs `impl annals::messaging::Publish<Payload>` for each variant of `{Self}`, or consumes only some variants: `events({Self}::{{VariantA, VariantB}})`"
+)]
+pub trait PublishedBy<P: ?Sized> {
+    /// Its stored names.
+    const NAMES: &'static [&'static str];
+    /// Its variants.
+    const VARIANTS: &'static [crate::event::codec::VariantInfo];
+
+    /// `None` when `recorded` is not one of this enum's events; otherwise what `publisher`
+    /// maps it to (a message, or nothing).
+    #[allow(clippy::type_complexity)]
+    fn publish_recorded(
+        recorded: &RecordedEvent,
+        publisher: &P,
+    ) -> Result<Option<Option<crate::messaging::Message>>, crate::messaging::MappingError>;
+}
+
+impl<E: PublishTo<P>, P: ?Sized> PublishedBy<P> for E {
+    const NAMES: &'static [&'static str] = E::STORED_NAMES;
+    const VARIANTS: &'static [crate::event::codec::VariantInfo] = <E as crate::Event>::VARIANTS;
+
+    #[inline]
+    fn publish_recorded(
+        recorded: &RecordedEvent,
+        publisher: &P,
+    ) -> Result<Option<Option<crate::messaging::Message>>, crate::messaging::MappingError> {
+        if !E::STORED_NAMES.contains(&recorded.event_type.as_str()) {
+            return Ok(None);
+        }
+        E::decode_recorded(recorded)?
+            .publish_to(recorded, publisher)
+            .map(Some)
+    }
+}

@@ -99,10 +99,12 @@
 extern crate self as annals;
 
 mod aggregate;
+mod caught;
 mod command;
 #[doc(hidden)]
 pub mod dispatch;
 mod event;
+pub mod messaging;
 pub mod projection;
 mod repository;
 pub mod store;

@@ -11,6 +11,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+pub mod nats;
 pub mod proxy;
 pub mod raw_sql;
 

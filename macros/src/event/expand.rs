@@ -48,6 +48,7 @@ pub fn expand(model: &EventEnum) -> TokenStream {
         variants.iter().map(|v| (&v.ident, &v.payload)).collect();
     let apply_to = dispatch_impl(krate, ident, &payloads, *complete, &apply_dispatch(krate));
     let project_to = dispatch_impl(krate, ident, &payloads, *complete, &project_dispatch(krate));
+    let publish_to = dispatch_impl(krate, ident, &payloads, *complete, &publish_dispatch(krate));
     let from_impls = from_impls(model);
 
     in_const(quote! {
@@ -87,6 +88,7 @@ pub fn expand(model: &EventEnum) -> TokenStream {
 
         #apply_to
         #project_to
+        #publish_to
         #from_impls
     })
 }
@@ -123,6 +125,32 @@ fn project_dispatch(krate: &syn::Path) -> Dispatch {
         arm: Box::new(move |event, payload| {
             quote! {
                 #krate::Project::<#payload>::project(#projection, #krate::Recorded::new(#recorded, #event))
+            }
+        }),
+    }
+}
+
+/// `PublishTo<P>`: each variant to `Publish<Payload>::publish(publisher, Recorded)`, with
+/// the envelope of the recorded event.
+fn publish_dispatch(krate: &syn::Path) -> Dispatch {
+    let (recorded, publisher, krate) = (local("recorded"), local("publisher"), krate.clone());
+    Dispatch {
+        dispatch: "PublishTo",
+        handler: "messaging::Publish",
+        target: "__AnnalsPublisher",
+        signature: quote! {
+            fn publish_to(
+                self,
+                #recorded: &#krate::store::RecordedEvent,
+                #publisher: &__AnnalsPublisher,
+            ) -> ::core::result::Result<
+                ::core::option::Option<#krate::messaging::Message>,
+                #krate::messaging::MappingError,
+            >
+        },
+        arm: Box::new(move |event, payload| {
+            quote! {
+                #krate::messaging::Publish::<#payload>::publish(#publisher, #krate::Recorded::new(#recorded, #event))
             }
         }),
     }

@@ -20,6 +20,7 @@ pub struct HiddenAppends {
 }
 
 impl HiddenAppends {
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn new(events: u64, held_by: String, open_for: Option<Duration>) -> Self {
         HiddenAppends {
             events,

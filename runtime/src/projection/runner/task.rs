@@ -1,18 +1,17 @@
 //! The task that runs one projection: catch up in batches, then tail the log; on a failure,
 //! back off and retry.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::RunnerOptions;
 use super::shared::Shared;
-use super::sink::{Progress, Sink, panic_message};
+use super::sink::{Progress, Sink};
 use super::{ProjectionFailure, Status, Waiting};
+use crate::caught::caught;
 use crate::projection::Projection;
 use crate::store::{EventFilter, EventStore};
 
@@ -229,19 +228,6 @@ async fn check_checkpoint<S: EventStore, P: Projection>(
         Some(reason) => Err(ProjectionFailure::new(P::NAME, None, reason)),
         None => Ok(()),
     }
-}
-
-/// `future`, with a panic inside it caught and returned as its message.
-async fn caught<F: Future>(future: F) -> Result<F::Output, String> {
-    let mut future = Box::pin(future);
-    std::future::poll_fn(|cx| {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(panic) => Poll::Ready(Err(panic_message(&panic).to_owned())),
-        }
-    })
-    .await
 }
 
 /// Resolves when the store's wake-up changes; never, when the store has none.

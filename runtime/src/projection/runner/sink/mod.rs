@@ -5,6 +5,7 @@ mod external;
 mod memory;
 mod sql;
 
+use crate::caught::panic_message;
 use crate::projection::Projection;
 use crate::store::{EventFilter, EventStore, RecordedEvent, StoreError};
 
@@ -116,15 +117,6 @@ fn project_event<P: Projection>(
         failure: ProjectionFailure::new(P::NAME, Some(event), message),
         partial,
     })
-}
-
-/// What a panic said.
-pub(super) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
 }
 
 /// A failure of the store or of the read model's own store: no event to name.

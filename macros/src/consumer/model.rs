@@ -1,4 +1,5 @@
-//! Parses `#[projection(...)]` into a checked model.
+//! Parses `#[projection(...)]` and `#[publisher(...)]` into a model: both name the event
+//! enums they consume the same way.
 
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
@@ -9,21 +10,50 @@ use crate::attr::{self, Attr, keys};
 use crate::errors::Errors;
 
 keys! {
-    enum ProjectionKey {
-        Name = "name" ("name = \"projection_name\""),
+    enum ConsumerKey {
+        Name = "name" ("name = \"...\""),
         Version = "version" ("version = ..."),
         Events = "events" ("events(...)"),
         Crate = "crate" ("crate = \"...\""),
     }
 }
 
-pub struct ProjectionModel {
+/// What consumes the events: the derive being expanded.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    /// `#[derive(Projection)]`: a read model.
+    Projection,
+    /// `#[derive(Publisher)]`: the mapping of domain events to public messages.
+    Publisher,
+}
+
+impl Kind {
+    /// The attribute's name, which is also the noun in messages.
+    pub fn attr(self) -> &'static str {
+        match self {
+            Kind::Projection => "projection",
+            Kind::Publisher => "publisher",
+        }
+    }
+
+    /// The derive's name.
+    pub fn derive(self) -> &'static str {
+        match self {
+            Kind::Projection => "Projection",
+            Kind::Publisher => "Publisher",
+        }
+    }
+}
+
+pub struct ConsumerModel {
+    pub kind: Kind,
     pub ident: Ident,
     pub krate: Path,
-    /// The checkpoint name: `name = "..."`, or the type's name in snake_case.
+    /// The checkpoint's name: `name = "..."`, or the type's name in snake_case.
     pub name: String,
+    /// The read model's version (always 1 for a publisher).
     pub version: u32,
-    /// `events(...)` as written; [`ProjectionModel::sources`] checks them.
+    /// `events(...)` as written; [`ConsumerModel::sources`] checks them.
     pub(super) entries: Vec<Entry>,
     /// Whether the type has generic parameters (the mistake that stops generation).
     pub generic: bool,
@@ -43,38 +73,54 @@ pub enum Selection {
     Variants(Vec<Ident>),
 }
 
-impl ProjectionModel {
+impl ConsumerModel {
     /// Always returns a model (with defaults where the attribute is wrong), so that the
     /// impl is generated after a mistake too.
-    pub fn parse(input: &DeriveInput, errors: &mut Errors) -> ProjectionModel {
+    pub fn parse(kind: Kind, input: &DeriveInput, errors: &mut Errors) -> ConsumerModel {
         let ident = &input.ident;
+        let noun = kind.attr();
         if let Data::Union(data) = &input.data {
+            let holds = match kind {
+                Kind::Projection => "the read model",
+                Kind::Publisher => "the publisher's mapping",
+            };
             errors.spanned(
                 data.union_token,
-                "`Projection` derives on the struct (or enum) that holds the read model, not a union",
+                format!(
+                    "`{}` derives on the struct (or enum) that holds {holds}, not a union",
+                    kind.derive()
+                ),
             );
         }
-        let generic = attr::reject_generics(&input.generics, "a projection", errors);
+        let generic = attr::reject_generics(&input.generics, &format!("a {noun}"), errors);
         let mut krate = attr::default_crate_path();
         let mut name: Option<String> = None;
         let mut version: Option<u32> = None;
         let mut entries: Option<Vec<Entry>> = None;
         // Whether `events` was given at all, even malformed (its error is then reported).
         let mut events_given = false;
-        let projection = Attr::new("projection", "projection");
-        attr::parse_keys(&input.attrs, &projection, errors, |key, meta, _| {
+        let consumer = Attr::new(noun, noun);
+        attr::parse_keys(&input.attrs, &consumer, errors, |key, meta, _| {
             match key {
-                ProjectionKey::Name => {
+                ConsumerKey::Name => {
                     let lit: LitStr = meta.value()?.parse()?;
                     if lit.value().is_empty() {
                         return Err(syn::Error::new(
                             lit.span(),
-                            "a projection name cannot be empty: it is the key of the projection's checkpoint",
+                            format!(
+                                "a {noun} name cannot be empty: it is the key of the {noun}'s checkpoint"
+                            ),
                         ));
                     }
                     name = Some(lit.value());
                 }
-                ProjectionKey::Version => {
+                ConsumerKey::Version if kind == Kind::Publisher => {
+                    return Err(meta.error(
+                        "a publisher has no version: version each public message instead \
+                         (`Message::json(subject, message_type, version, &payload)`)",
+                    ));
+                }
+                ConsumerKey::Version => {
                     let (v, span) = attr::parse_u32(meta, "the projection `version`")?;
                     if v == 0 {
                         return Err(syn::Error::new(
@@ -85,11 +131,11 @@ impl ProjectionModel {
                     }
                     version = Some(v);
                 }
-                ProjectionKey::Events => {
+                ConsumerKey::Events => {
                     events_given = true;
-                    entries = Some(parse_events(meta)?);
+                    entries = Some(parse_events(noun, meta)?);
                 }
-                ProjectionKey::Crate => krate = attr::parse_crate_path(meta)?,
+                ConsumerKey::Crate => krate = attr::parse_crate_path(meta)?,
             }
             Ok(())
         });
@@ -97,13 +143,14 @@ impl ProjectionModel {
             errors.at(
                 ident.span(),
                 format!(
-                    "projection `{ident}` does not say which events it reads: add `#[projection(events(...))]` \
+                    "{noun} `{ident}` does not say which events it reads: add `#[{noun}(events(...))]` \
                      listing its event enums, e.g. `events(AccountEvent)` for every variant of `AccountEvent` \
                      or `events(AccountEvent::{{Opened, Deposited}})` for some of them"
                 ),
             );
         }
-        ProjectionModel {
+        ConsumerModel {
+            kind,
             ident: ident.clone(),
             krate,
             name: name.unwrap_or_else(|| attr::snake_case(&ident.to_string())),
@@ -115,12 +162,12 @@ impl ProjectionModel {
 }
 
 /// `events(...)`, up to the checks that need the whole list.
-fn parse_events(meta: &syn::meta::ParseNestedMeta) -> syn::Result<Vec<Entry>> {
+fn parse_events(noun: &str, meta: &syn::meta::ParseNestedMeta) -> syn::Result<Vec<Entry>> {
     if !meta.input.peek(token::Paren) {
-        return Err(meta.error(
-            "`events` lists the event enums the projection reads: write `events(AccountEvent)`, \
-             or `events(AccountEvent::{Opened, Deposited})` for some of their variants",
-        ));
+        return Err(meta.error(format!(
+            "`events` lists the event enums the {noun} reads: write `events(AccountEvent)`, \
+             or `events(AccountEvent::{{Opened, Deposited}})` for some of their variants",
+        )));
     }
     let content;
     let parens = syn::parenthesized!(content in meta.input);
@@ -128,7 +175,9 @@ fn parse_events(meta: &syn::meta::ParseNestedMeta) -> syn::Result<Vec<Entry>> {
     if entries.is_empty() {
         return Err(syn::Error::new(
             parens.span.join(),
-            "`events()` is empty: list the event enums the projection reads, e.g. `events(AccountEvent)`",
+            format!(
+                "`events()` is empty: list the event enums the {noun} reads, e.g. `events(AccountEvent)`"
+            ),
         ));
     }
     Ok(entries.into_iter().collect())

@@ -3,25 +3,25 @@
 
 use syn::parse_quote;
 
-use super::model::{EventSource, ProjectionModel, Selection};
+use super::model::{ConsumerModel, EventSource, Kind, Selection};
 use crate::errors::Errors;
 
 /// The model, its checked sources, and every error of parse and check.
 fn parse(input: syn::DeriveInput) -> (Model, Vec<String>) {
     let mut errors = Errors::default();
-    let model = ProjectionModel::parse(&input, &mut errors);
+    let model = ConsumerModel::parse(Kind::Projection, &input, &mut errors);
     let events = model.sources(Some(&mut errors));
     (Model { model, events }, errors.messages())
 }
 
 struct Model {
-    model: ProjectionModel,
+    model: ConsumerModel,
     events: Vec<EventSource>,
 }
 
 impl std::ops::Deref for Model {
-    type Target = ProjectionModel;
-    fn deref(&self) -> &ProjectionModel {
+    type Target = ConsumerModel;
+    fn deref(&self) -> &ConsumerModel {
         &self.model
     }
 }

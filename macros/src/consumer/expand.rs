@@ -1,26 +1,49 @@
-//! Generates the `Projection` impl of a checked projection.
+//! Generates the `Projection` impl of a checked projection, or the `Publisher` impl of a
+//! checked publisher: the same reading of `events(...)`, a different handler trait.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::{Ident, Path};
 
-use super::model::{EventSource, ProjectionModel, Selection};
+use super::model::{ConsumerModel, EventSource, Kind, Selection};
 use crate::attr::{local, located, respan};
 use crate::derive::in_const;
 
-pub fn expand(model: &ProjectionModel) -> TokenStream {
-    let ProjectionModel {
+/// What differs between the kinds: the trait reaching an enum consumed whole, and the
+/// handler of a selected variant.
+struct Traits {
+    /// Under `annals::dispatch`: `ConsumedBy` or `PublishedBy`.
+    whole: Ident,
+}
+
+impl Traits {
+    fn of(kind: Kind) -> Traits {
+        let whole = match kind {
+            Kind::Projection => "ConsumedBy",
+            Kind::Publisher => "PublishedBy",
+        };
+        Traits {
+            whole: Ident::new(whole, Span::call_site()),
+        }
+    }
+}
+
+pub fn expand(model: &ConsumerModel) -> TokenStream {
+    let ConsumerModel {
+        kind,
         ident,
         krate,
         name,
         version,
         ..
     } = model;
+    let kind = *kind;
+    let traits = &Traits::of(kind);
     let events = &model.sources(None);
     let (names, recorded) = (local("names"), local("recorded"));
     let consumed = events.iter().map(|source| {
         let path = &source.path;
-        let collect = collect_types(krate, source, &names);
+        let collect = collect_types(krate, traits, source, &names);
         quote! {
             {
                 let mut #names = ::std::vec::Vec::new();
@@ -31,45 +54,56 @@ pub fn expand(model: &ProjectionModel) -> TokenStream {
     });
     let dispatch = events
         .iter()
-        .map(|source| dispatch(krate, source, &recorded));
+        .map(|source| dispatch(krate, kind, traits, source, &recorded));
     let selects = events
         .iter()
         .any(|source| matches!(source.selection, Selection::Variants(_)));
-    let (event, projection) = (local("event"), local("projection"));
+    let (event, target) = (local("event"), local("target"));
     // Selected variants are handed on through this function, the payload first, so that
     // its type is known before the handler is looked up: rustc would otherwise guess the
-    // payload type from a sole `Project` impl and report a type mismatch instead of the
+    // payload type from a sole handler impl and report a type mismatch instead of the
     // missing handler.
-    let project = selects.then(|| {
-        quote! {
+    let hand_on = selects.then(|| match kind {
+        Kind::Projection => quote! {
             #[inline]
-            fn project<E, P: #krate::Project<E>>(#event: #krate::Recorded<'_, E>, #projection: &mut P) {
-                #krate::Project::<E>::project(#projection, #event)
+            fn project<E, P: #krate::Project<E>>(#event: #krate::Recorded<'_, E>, #target: &mut P) {
+                #krate::Project::<E>::project(#target, #event)
             }
-        }
+        },
+        Kind::Publisher => quote! {
+            #[inline]
+            fn publish<E, P: #krate::messaging::Publish<E>>(
+                #event: #krate::Recorded<'_, E>,
+                #target: &P,
+            ) -> ::core::result::Result<
+                ::core::option::Option<#krate::messaging::Message>,
+                #krate::messaging::MappingError,
+            > {
+                #krate::messaging::Publish::<E>::publish(#target, #event)
+            }
+        },
     });
-    let distinct_names = distinct_names(krate, ident, events);
-    in_const(quote! {
-            #project
-            #distinct_names
+    let distinct_names = distinct_names(krate, traits, ident, events);
+    let consumed_enums = quote! {
+        fn event_types() -> ::std::vec::Vec<&'static str> {
+            ::core::iter::Iterator::collect(::core::iter::Iterator::flat_map(
+                ::core::iter::IntoIterator::into_iter(Self::consumed_enums()),
+                |(_, #names)| #names,
+            ))
+        }
 
+        fn consumed_enums() -> ::std::vec::Vec<(#krate::store::Owner, ::std::vec::Vec<&'static str>)> {
+            ::std::vec::Vec::from([#(#consumed),*])
+        }
+    };
+    let consumer = match kind {
+        Kind::Projection => quote! {
             #[automatically_derived]
             impl #krate::Projection for #ident {
                 const NAME: &'static str = #name;
                 const VERSION: u32 = #version;
 
-                fn event_types() -> ::std::vec::Vec<&'static str> {
-                    ::core::iter::Iterator::collect(::core::iter::Iterator::flat_map(
-                        ::core::iter::IntoIterator::into_iter(
-                            <Self as #krate::Projection>::consumed_enums(),
-                        ),
-                        |(_, #names)| #names,
-                    ))
-                }
-
-                fn consumed_enums() -> ::std::vec::Vec<(#krate::store::Owner, ::std::vec::Vec<&'static str>)> {
-                    ::std::vec::Vec::from([#(#consumed),*])
-                }
+                #consumed_enums
 
                 fn project_recorded(
                     &mut self,
@@ -79,12 +113,42 @@ pub fn expand(model: &ProjectionModel) -> TokenStream {
                     ::core::result::Result::Ok(())
                 }
             }
+        },
+        Kind::Publisher => quote! {
+            #[automatically_derived]
+            impl #krate::messaging::Publisher for #ident {
+                const NAME: &'static str = #name;
+
+                #consumed_enums
+
+                fn publish_recorded(
+                    &self,
+                    #recorded: &#krate::store::RecordedEvent,
+                ) -> ::core::result::Result<
+                    ::core::option::Option<#krate::messaging::Message>,
+                    #krate::messaging::MappingError,
+                > {
+                    #(#dispatch)*
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+            }
+        },
+    };
+    in_const(quote! {
+        #hand_on
+        #distinct_names
+        #consumer
     })
 }
 
 /// A constant that fails to compile, naming the name and both enums, when two of the
-/// enums read store events under one name: the projection could not tell them apart.
-fn distinct_names(krate: &Path, ident: &Ident, events: &[EventSource]) -> Option<TokenStream> {
+/// enums read store events under one name: the consumer could not tell them apart.
+fn distinct_names(
+    krate: &Path,
+    traits: &Traits,
+    ident: &Ident,
+    events: &[EventSource],
+) -> Option<TokenStream> {
     if events.len() < 2 {
         return None;
     }
@@ -98,8 +162,9 @@ fn distinct_names(krate: &Path, ident: &Ident, events: &[EventSource]) -> Option
             Selection::All => {
                 let span = first_span(path);
                 let krate_here = respan(krate, span);
+                let whole = &traits.whole;
                 let variants = quote_spanned! {span=>
-                    <#path as #krate_here::dispatch::ConsumedBy<#ident>>::VARIANTS
+                    <#path as #krate_here::dispatch::#whole<#ident>>::VARIANTS
                 };
                 (variants, Vec::new())
             }
@@ -126,14 +191,20 @@ fn distinct_names(krate: &Path, ident: &Ident, events: &[EventSource]) -> Option
 
 /// Appends the stored names `source` consumes to `names`: all of the enum's, or those of
 /// the selected variants in listing order (aliases included).
-fn collect_types(krate: &Path, source: &EventSource, names: &Ident) -> TokenStream {
+fn collect_types(
+    krate: &Path,
+    traits: &Traits,
+    source: &EventSource,
+    names: &Ident,
+) -> TokenStream {
     let path = &source.path;
     match &source.selection {
         Selection::All => {
             let span = first_span(path);
             let krate_here = respan(krate, span);
+            let whole = &traits.whole;
             quote_spanned! {span=>
-                #names.extend_from_slice(<#path as #krate_here::dispatch::ConsumedBy<Self>>::NAMES);
+                #names.extend_from_slice(<#path as #krate_here::dispatch::#whole<Self>>::NAMES);
             }
         }
         Selection::Variants(variants) => {
@@ -157,21 +228,43 @@ fn collect_types(krate: &Path, source: &EventSource, names: &Ident) -> TokenStre
 
 /// `if` the recorded event is one `source` consumes: decode it, hand it to its handler and
 /// return.
-fn dispatch(krate: &Path, source: &EventSource, recorded: &Ident) -> TokenStream {
+fn dispatch(
+    krate: &Path,
+    kind: Kind,
+    traits: &Traits,
+    source: &EventSource,
+    recorded: &Ident,
+) -> TokenStream {
     let path = &source.path;
     match &source.selection {
         Selection::All => {
-            // Spanned at the enum in `events(...)`: a missing `Project<Payload>` impl is
-            // reported there, naming the projection and the payload.
+            // Spanned at the enum in `events(...)`: a missing handler impl is reported
+            // there, naming the consumer and the payload.
             let span = first_span(path);
             let krate_here = respan(krate, span);
             let recorded_here = located(recorded, span);
-            let project = quote_spanned! {span=>
-                <#path as #krate_here::dispatch::ConsumedBy<Self>>::project_recorded(#recorded_here, self)
-            };
-            quote! {
-                if #project? {
-                    return ::core::result::Result::Ok(());
+            let whole = &traits.whole;
+            match kind {
+                Kind::Projection => {
+                    let project = quote_spanned! {span=>
+                        <#path as #krate_here::dispatch::#whole<Self>>::project_recorded(#recorded_here, self)
+                    };
+                    quote! {
+                        if #project? {
+                            return ::core::result::Result::Ok(());
+                        }
+                    }
+                }
+                Kind::Publisher => {
+                    let message = local("message");
+                    let publish = quote_spanned! {span=>
+                        <#path as #krate_here::dispatch::#whole<Self>>::publish_recorded(#recorded_here, self)
+                    };
+                    quote! {
+                        if let ::core::option::Option::Some(#message) = #publish? {
+                            return ::core::result::Result::Ok(#message);
+                        }
+                    }
                 }
             }
         }
@@ -180,17 +273,26 @@ fn dispatch(krate: &Path, source: &EventSource, recorded: &Ident) -> TokenStream
             let names = variants.iter().map(Ident::to_string);
             // Each arm spanned at its variant in `events(...)`: a variant the enum lacks, or a
             // missing `Project<Payload>` impl, is reported at the variant the user named.
+            let hand_on = match kind {
+                Kind::Projection => quote!(project),
+                Kind::Publisher => quote!(return publish),
+            };
             let arms = variants.iter().map(|variant| {
                 let span = variant.span();
                 let krate_here = respan(krate, span);
                 let (payload, recorded) = (located(&payload, span), located(recorded, span));
+                let hand_on = respan(&hand_on, span);
                 quote_spanned! {span=>
-                    #path::#variant(#payload) => project(
+                    #path::#variant(#payload) => #hand_on(
                         #krate_here::Recorded::new(#recorded, #payload),
                         self,
                     ),
                 }
             });
+            let done = match kind {
+                Kind::Projection => quote!(::core::result::Result::Ok(())),
+                Kind::Publisher => quote!(::core::result::Result::Ok(::core::option::Option::None)),
+            };
             // Only the selected variants are decoded: another variant of the enum is ignored
             // like any event the projection does not read.
             quote! {
@@ -208,7 +310,7 @@ fn dispatch(krate: &Path, source: &EventSource, recorded: &Ident) -> TokenStream
                         #(#arms)*
                         _ => {}
                     }
-                    return ::core::result::Result::Ok(());
+                    return #done;
                 }
             }
         }

@@ -4,21 +4,25 @@
 use quote::ToTokens;
 use syn::{Ident, Path};
 
-use super::model::{Entry, EventSource, ProjectionModel, Selection};
+use super::model::{ConsumerModel, Entry, EventSource, Selection};
 use crate::errors::Errors;
 
-impl ProjectionModel {
+impl ConsumerModel {
     /// The event enums read, in the order of `events(...)`, each listed once: each enum
     /// listed once, each selection non-empty and without repeats; every mistake is
     /// recorded in `errors`, when given, and the entries without one are kept.
     pub fn sources(&self, errors: Option<&mut Errors>) -> Vec<EventSource> {
         let mut scratch = Errors::default();
-        check_events(&self.entries, errors.unwrap_or(&mut scratch))
+        check_events(
+            self.kind.attr(),
+            &self.entries,
+            errors.unwrap_or(&mut scratch),
+        )
     }
 }
 
 /// Each enum listed once, each selection non-empty and without repeats.
-fn check_events(entries: &[Entry], errors: &mut Errors) -> Vec<EventSource> {
+fn check_events(noun: &str, entries: &[Entry], errors: &mut Errors) -> Vec<EventSource> {
     let mut sources: Vec<(String, EventSource)> = Vec::new();
     for entry in entries {
         let key = entry.path.to_token_stream().to_string().replace(' ', "");
@@ -63,7 +67,7 @@ fn check_events(entries: &[Entry], errors: &mut Errors) -> Vec<EventSource> {
                     errors.at(
                         brace.span.join(),
                         format!(
-                            "no variant of `{key}` is selected: name the variants the projection reads, \
+                            "no variant of `{key}` is selected: name the variants the {noun} reads, \
                              `{key}::{{VariantA, VariantB}}`, or write `{key}` alone to read every variant"
                         ),
                     );

@@ -1,0 +1,28 @@
+//! Messaging: the log as outbox. A [`Publisher`] maps the domain events it consumes to
+//! public, versioned [`Message`]s; a [`Relay`] publishes them to a [`Broker`] after their
+//! events commit, from a checkpoint of its own.
+//!
+//! Private domain events never leave: only the events a publisher consumes are read, and
+//! only what its [`Publish`] handlers map them to is sent. Each message carries an id
+//! derived from its event's id ([`message_id`]) and the event's envelope as headers
+//! ([`headers`]): type and schema version, stream id and version, correlation and causation
+//! ids.
+
+mod broker;
+mod message;
+mod publisher;
+mod relay;
+
+pub use self::broker::{Ack, Broker, BrokerError};
+pub use self::message::{MappingError, Message, OutgoingMessage, headers, message_id};
+pub use self::publisher::{Publish, Publisher};
+pub use self::relay::{
+    Relay, RelayFailure, RelayHandle, RelayOptions, RelayStatus, RelayWaitError,
+};
+
+/// Derives [`Publisher`](trait@Publisher). See the trait for the attribute reference.
+#[cfg(feature = "derive")]
+pub use annals_macros::Publisher;
+
+#[cfg(feature = "nats")]
+pub mod nats;

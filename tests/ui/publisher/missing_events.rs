@@ -1,0 +1,7 @@
+use annals::messaging::Publisher;
+
+#[derive(Publisher)]
+#[publisher(name = "orders")]
+struct OrderMessages;
+
+fn main() {}
