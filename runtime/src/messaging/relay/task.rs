@@ -19,11 +19,30 @@ use super::{RelayFailure, RelayOptions, RelayStatus};
 use crate::messaging::{Ack, Broker, OutgoingMessage, Publisher};
 use crate::store::{CheckpointStore, EventFilter, EventStore, RecordedEvent, StoreError};
 
-/// An event handed on: its message sent and the acknowledgement to await, or nothing to
-/// await (it published nothing, or was skipped).
+/// An event read, mapped as it was read (the record is not kept).
+pub(super) struct Read {
+    position: u64,
+    stream_id: String,
+    /// Its message, none, or why it has none.
+    mapped: Result<Option<OutgoingMessage>, String>,
+}
+
+/// An event handed on: its message sent (with its stream's key) and the acknowledgement to
+/// await, or nothing to await (it published nothing, or was skipped).
 pub(super) struct InFlight {
     position: u64,
-    sent: Option<(String, Ack)>,
+    sent: Option<(StreamKey, Ack)>,
+}
+
+/// A stream, as the window tells streams apart: a hash of its id. Two streams with one key
+/// only wait for each other.
+type StreamKey = u64;
+
+fn stream_key(stream_id: &str) -> StreamKey {
+    // FNV-1a: stream ids are short, and this runs once per message.
+    stream_id.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Why a round stopped.
@@ -61,11 +80,11 @@ pub(super) struct Relay<S, B, P> {
     /// Read up to here.
     pub(super) read: u64,
     /// Read and not yet sent.
-    pub(super) buffer: VecDeque<RecordedEvent>,
+    pub(super) buffer: VecDeque<Read>,
     /// Sent, in the log's order.
     pub(super) in_flight: VecDeque<InFlight>,
     /// The streams with a message in flight: a stream's next message waits for it.
-    pub(super) streams_in_flight: HashSet<String>,
+    pub(super) streams_in_flight: HashSet<StreamKey>,
     /// The last read came back short.
     pub(super) caught_up: bool,
 }
@@ -182,10 +201,10 @@ where
         let window_full = self.in_flight.len() >= self.options.max_in_flight;
         let nothing_to_send = self.buffer.is_empty() && self.caught_up;
         // The next event's stream has a message in flight: it waits for its acknowledgement.
-        let stream_busy = self
-            .buffer
-            .front()
-            .is_some_and(|next| self.streams_in_flight.contains(&next.stream_id));
+        let stream_busy = self.buffer.front().is_some_and(|next| {
+            self.streams_in_flight
+                .contains(&stream_key(&next.stream_id))
+        });
         if !self.in_flight.is_empty() && (window_full || nothing_to_send || stream_busy) {
             self.receive(true).await?;
         }
@@ -206,11 +225,15 @@ where
     /// Reads the next batch of consumed events into the buffer.
     async fn read_batch(&mut self) -> Result<(), Trouble> {
         let batch_size = self.options.batch_size;
-        let buffer = &mut self.buffer;
+        let (buffer, publisher) = (&mut self.buffer, &self.publisher);
         let read = self
             .store
             .visit_all(self.read, batch_size, &self.filter, &mut |event| {
-                buffer.push_back(event.clone());
+                buffer.push_back(Read {
+                    position: event.position,
+                    stream_id: event.stream_id.clone(),
+                    mapped: map(publisher, event),
+                });
                 ControlFlow::Continue(())
             })
             .await;
@@ -249,16 +272,25 @@ where
         }
     }
 
-    /// Maps and sends the buffered events while the window has room.
+    /// Sends the buffered events' messages while the window has room.
     async fn send(&mut self) -> Result<(), Trouble> {
         while self.in_flight.len() < self.options.max_in_flight {
-            let Some(event) = self.buffer.front() else {
+            let Some(next) = self.buffer.front() else {
                 return Ok(());
             };
-            if self.streams_in_flight.contains(&event.stream_id) {
+            let stream = stream_key(&next.stream_id);
+            if self.streams_in_flight.contains(&stream) {
                 return Ok(());
             }
-            let position = event.position;
+            let Some(Read {
+                position,
+                stream_id,
+                mapped,
+            }) = self.buffer.pop_front()
+            else {
+                return Ok(());
+            };
+            // A failure empties the buffer and reads again after the acknowledged prefix.
             let message = if self.shared.skips(position) {
                 tracing::warn!(
                     publisher = P::NAME,
@@ -267,51 +299,34 @@ where
                 );
                 None
             } else {
-                self.map(event)?
+                mapped.map_err(|message| Trouble::Failed {
+                    position,
+                    stream_id: Some(stream_id.clone()),
+                    message,
+                })?
             };
             let sent = match message {
                 None => None,
                 Some(message) => match self.broker.send(message).await {
-                    Ok(ack) => Some((event.stream_id.clone(), ack)),
+                    Ok(ack) => Some((stream, ack)),
                     Err(error) if error.is_transient() => {
                         return Err(Trouble::Unavailable(error.to_string()));
                     }
                     Err(error) => {
                         return Err(Trouble::Failed {
                             position,
-                            stream_id: Some(event.stream_id.clone()),
+                            stream_id: Some(stream_id),
                             message: error.to_string(),
                         });
                     }
                 },
             };
-            if let Some((stream_id, _)) = &sent {
-                self.streams_in_flight.insert(stream_id.clone());
+            if sent.is_some() {
+                self.streams_in_flight.insert(stream);
             }
             self.in_flight.push_back(InFlight { position, sent });
-            self.buffer.pop_front();
         }
         Ok(())
-    }
-
-    /// The message `event` maps to; a panicking mapping is a failure of that event.
-    fn map(&self, event: &RecordedEvent) -> Result<Option<OutgoingMessage>, Trouble> {
-        let mapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.publisher.publish_recorded(event)
-        }));
-        let failed = |message: String| Trouble::Failed {
-            position: event.position,
-            stream_id: Some(event.stream_id.clone()),
-            message,
-        };
-        match mapped {
-            Ok(Ok(message)) => Ok(message.map(|m| OutgoingMessage::new(P::NAME, event, m))),
-            Ok(Err(error)) => Err(failed(format!("its mapping failed: {error}"))),
-            Err(panic) => Err(failed(format!(
-                "its mapping panicked: {}",
-                crate::caught::panic_message(&panic)
-            ))),
-        }
     }
 
     /// Takes the acknowledgements at the front of the window that have come; with `wait`,
@@ -332,11 +347,11 @@ where
             wait = false;
             // Its future has completed: it leaves the window either way.
             if let Some(InFlight {
-                sent: Some((stream_id, _)),
+                sent: Some((stream, _)),
                 ..
             }) = self.in_flight.pop_front()
             {
-                self.streams_in_flight.remove(&stream_id);
+                self.streams_in_flight.remove(&stream);
             }
             match acked {
                 Ok(()) => {
@@ -436,6 +451,24 @@ where
             self.receive(true).await?;
         }
         Ok(())
+    }
+}
+
+/// The message `event` maps to, or why it has none (a mapping that fails or panics).
+fn map<P: Publisher>(
+    publisher: &P,
+    event: &RecordedEvent,
+) -> Result<Option<OutgoingMessage>, String> {
+    let mapped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        publisher.publish_recorded(event)
+    }));
+    match mapped {
+        Ok(Ok(message)) => Ok(message.map(|m| OutgoingMessage::new(P::NAME, event, m))),
+        Ok(Err(error)) => Err(format!("its mapping failed: {error}")),
+        Err(panic) => Err(format!(
+            "its mapping panicked: {}",
+            crate::caught::panic_message(&panic)
+        )),
     }
 }
 
