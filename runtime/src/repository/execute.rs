@@ -1,5 +1,5 @@
 //! Running a command: decide on the loaded (or cached) state, append with the expected
-//! version, retry on conflict, snapshot per policy.
+//! version, retry on conflict, snapshot per policy; with an idempotency key, once.
 
 use chrono::Utc;
 use tracing::Instrument;
@@ -40,7 +40,94 @@ where
     pub async fn execute_with<C>(
         &self,
         command: C,
+        metadata: Metadata,
+    ) -> Result<CommandOutcome<A::Event>, CommandError<A::Error>>
+    where
+        C: Command<Aggregate = A>,
+    {
+        self.run(command, metadata, None).await
+    }
+
+    /// Runs `command` at most once for `key` (a request id, the id of the message the
+    /// command answers, a saga's step): see [`Repository::execute_once_with`].
+    pub async fn execute_once<C>(
+        &self,
+        key: &str,
+        command: C,
+    ) -> Result<CommandOutcome<A::Event>, CommandError<A::Error>>
+    where
+        C: Command<Aggregate = A>,
+    {
+        self.execute_once_with(key, command, Metadata::default())
+            .await
+    }
+
+    /// Runs `command` with `metadata`, at most once for `key` on its stream: when a command
+    /// with this key has recorded events on the stream, this returns that first outcome
+    /// ([`CommandOutcome::replayed`]) and decides and appends nothing, in this process or
+    /// another, before or after a restart.
+    ///
+    /// The key is kept in the store itself: the ids of the events a keyed command records
+    /// are derived from the stream and the key, and event ids are unique in a store. Two
+    /// executions racing with one key append once; the other finds the first's events. A
+    /// command that records no events records no key either (running it again decides
+    /// again, and records nothing again). The same key on another stream is another
+    /// command.
+    ///
+    /// ```
+    /// # use annals::{Aggregate, Apply, Command, Event, Handle, Repository};
+    /// # use annals::store::InMemoryStore;
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+    /// # struct Lent { member: String }
+    /// # #[derive(Event, Clone, Debug, PartialEq)]
+    /// # enum BookEvent { Lent(Lent) }
+    /// # #[derive(Debug, thiserror::Error)]
+    /// # #[error("already lent")]
+    /// # struct AlreadyLent;
+    /// # #[derive(Aggregate, Default)]
+    /// # #[aggregate(event = BookEvent, error = AlreadyLent)]
+    /// # struct Book { lent: bool }
+    /// # impl Apply<Lent> for Book { fn apply(&mut self, _: &Lent) { self.lent = true } }
+    /// # #[derive(Command)]
+    /// # #[command(aggregate = Book, expect = any)]
+    /// # struct Lend { #[id] book: String, member: String }
+    /// # impl Handle<Lend> for Book {
+    /// #     fn handle(&self, c: &Lend) -> Result<Vec<BookEvent>, AlreadyLent> {
+    /// #         if self.lent { return Err(AlreadyLent) }
+    /// #         Ok(vec![Lent { member: c.member.clone() }.into()])
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let books = Repository::<Book, _>::new(InMemoryStore::new());
+    /// let lend = || Lend { book: "dune".into(), member: "ada".into() };
+    ///
+    /// let first = books.execute_once("request-7", lend()).await?;
+    /// // The client did not hear back and sends the request again: the book is not lent
+    /// // twice, and the answer is the first one, not "already lent".
+    /// let again = books.execute_once("request-7", lend()).await?;
+    /// assert!(again.replayed);
+    /// assert_eq!((again.stream_version, again.position), (first.stream_version, first.position));
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute_once_with<C>(
+        &self,
+        key: &str,
+        command: C,
+        metadata: Metadata,
+    ) -> Result<CommandOutcome<A::Event>, CommandError<A::Error>>
+    where
+        C: Command<Aggregate = A>,
+    {
+        self.run(command, metadata, Some(key)).await
+    }
+
+    async fn run<C>(
+        &self,
+        command: C,
         mut metadata: Metadata,
+        key: Option<&str>,
     ) -> Result<CommandOutcome<A::Event>, CommandError<A::Error>>
     where
         C: Command<Aggregate = A>,
@@ -55,7 +142,7 @@ where
             stream_id = %stream_id,
             version = tracing::field::Empty,
         );
-        self.run_command(&command, &stream_id, &metadata)
+        self.run_command(&command, &stream_id, &metadata, key)
             .instrument(span)
             .await
     }
@@ -65,6 +152,7 @@ where
         command: &C,
         stream_id: &str,
         metadata: &Metadata,
+        key: Option<&str>,
     ) -> Result<CommandOutcome<A::Event>, CommandError<A::Error>>
     where
         C: Command<Aggregate = A>,
@@ -77,6 +165,11 @@ where
         // appends nothing is taken again on the stored state.
         let mut guess = true;
         loop {
+            if let Some(key) = key
+                && let Some(outcome) = self.recorded_outcome(key, stream_id).await?
+            {
+                return Ok(outcome);
+            }
             let cached = if guess {
                 self.cache_take(stream_id)
             } else {
@@ -124,18 +217,24 @@ where
                     stream_version: version,
                     position: None,
                     events: Vec::new(),
+                    replayed: false,
                 });
             }
             let new_events = decided
                 .iter()
-                .map(|event| {
+                .enumerate()
+                .map(|(index, event)| {
                     let encoded = event.encode()?;
-                    Ok(NewEvent::new(
+                    let mut new = NewEvent::new(
                         encoded.event_type,
                         encoded.schema_version,
                         encoded.payload,
                         metadata.clone(),
-                    ))
+                    );
+                    if let Some(key) = key {
+                        new.event_id = keyed_event_id(stream_id, key, index);
+                    }
+                    Ok(new)
                 })
                 .collect::<Result<Vec<_>, EncodeError>>()?;
             let event_ids: Vec<Uuid> = new_events.iter().map(|e| e.event_id).collect();
@@ -175,7 +274,16 @@ where
                         stream_version: appended.stream_version,
                         position: Some(appended.last_position()),
                         events,
+                        replayed: false,
                     });
+                }
+                // Another execution with this key recorded its events meanwhile.
+                Err(error @ StoreError::DuplicateEventId { .. }) if key.is_some() => {
+                    let key = key.unwrap_or_default();
+                    return match self.recorded_outcome(key, stream_id).await? {
+                        Some(outcome) => Ok(outcome),
+                        None => Err(CommandError::Store(error)),
+                    };
                 }
                 Err(StoreError::WrongExpectedVersion { actual, .. }) if assumed_new => {
                     return Err(CommandError::AlreadyExists {
@@ -203,6 +311,52 @@ where
                 Err(error) => return Err(CommandError::Store(error)),
             }
         }
+    }
+
+    /// What the command with `key` recorded on `stream_id`, if it did: its events, found by
+    /// their ids and read back.
+    async fn recorded_outcome(
+        &self,
+        key: &str,
+        stream_id: &str,
+    ) -> Result<Option<CommandOutcome<A::Event>>, CommandError<A::Error>> {
+        let first = keyed_event_id(stream_id, key, 0);
+        let located = self.store.locate_events(&[first]).await?;
+        let Some(location) = located.into_iter().find(|l| l.stream_id == stream_id) else {
+            return Ok(None);
+        };
+        let mut events = Vec::new();
+        let mut from = location.stream_version;
+        'read: loop {
+            let batch = self.store.read_stream(stream_id, from, 64).await?;
+            for recorded in &batch {
+                if recorded.event_id != keyed_event_id(stream_id, key, events.len()) {
+                    break 'read;
+                }
+                let event = A::Event::decode_recorded(recorded).map_err(LoadError::Decode)?;
+                events.push(Envelope {
+                    position: recorded.position,
+                    stream_id: recorded.stream_id.clone(),
+                    stream_version: recorded.stream_version,
+                    event_id: recorded.event_id,
+                    metadata: recorded.metadata.clone(),
+                    recorded_at: recorded.recorded_at,
+                    event,
+                });
+            }
+            if batch.len() < 64 {
+                break;
+            }
+            from += 64;
+        }
+        let last = events.last().map(|e| (e.stream_version, e.position));
+        Ok(Some(CommandOutcome {
+            stream_id: stream_id.to_owned(),
+            stream_version: last.map_or(location.stream_version, |(version, _)| version),
+            position: last.map(|(_, position)| position),
+            events,
+            replayed: true,
+        }))
     }
 
     /// Loads the stream for a decision; a transient failure of the store is retried per the
@@ -299,4 +453,19 @@ where
             tracing::warn!(stream_id, %error, "snapshot not saved");
         }
     }
+}
+
+/// The namespace of the ids of events recorded by keyed commands.
+const KEYED_COMMANDS: Uuid = Uuid::from_u128(0x6a1c_52e4_93b7_4f0e_a8d2_1c5e_7b30_9f41);
+
+/// The id of the `index`-th event a command with idempotency key `key` records on
+/// `stream_id`: the same at every execution, so the store's unique event ids make the
+/// command's append happen once.
+fn keyed_event_id(stream_id: &str, key: &str, index: usize) -> Uuid {
+    let mut name = Vec::with_capacity(stream_id.len() + 1 + key.len());
+    name.extend_from_slice(stream_id.as_bytes());
+    name.push(0);
+    name.extend_from_slice(key.as_bytes());
+    let command = Uuid::new_v5(&KEYED_COMMANDS, &name);
+    Uuid::new_v5(&command, &(index as u64).to_be_bytes())
 }

@@ -47,4 +47,8 @@ pub struct CommandOutcome<E> {
     pub position: Option<u64>,
     /// The recorded events.
     pub events: Vec<Envelope<E>>,
+    /// Whether this is the outcome of an earlier execution with the same idempotency key
+    /// ([`Repository::execute_once`](crate::Repository::execute_once)), read back from the
+    /// store: this execution decided and appended nothing.
+    pub replayed: bool,
 }

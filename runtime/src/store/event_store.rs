@@ -156,6 +156,39 @@ pub trait EventStore: Send + Sync + 'static {
     /// The position of the last event in the global log (0 when empty).
     async fn head_position(&self) -> Result<u64, StoreError>;
 
+    /// Where the events with `event_ids` are stored, for those the log holds, in any order:
+    /// how the command path finds what a command with an idempotency key recorded.
+    ///
+    /// By default, a walk of the whole log: a store with an index on event ids (every
+    /// store annals ships) answers from it instead.
+    async fn locate_events(&self, event_ids: &[Uuid]) -> Result<Vec<EventLocation>, StoreError> {
+        let wanted: std::collections::HashSet<&Uuid> = event_ids.iter().collect();
+        let mut found = Vec::new();
+        let mut after = 0;
+        loop {
+            let mut last = None;
+            let read = self
+                .visit_all(after, 1_000, &EventFilter::default(), &mut |event| {
+                    last = Some(event.position);
+                    if wanted.contains(&event.event_id) {
+                        found.push(EventLocation::new(
+                            event.event_id,
+                            event.stream_id.clone(),
+                            event.stream_version,
+                            event.position,
+                            event.recorded_at,
+                        ));
+                    }
+                    std::ops::ControlFlow::Continue(())
+                })
+                .await?;
+            match last {
+                Some(position) if read == 1_000 && found.len() < wanted.len() => after = position,
+                _ => return Ok(found),
+            }
+        }
+    }
+
     /// The types claiming names in this log, shared by the store's clones: repositories
     /// and projection runners claim their stream kinds and event names here when they are
     /// built. A store wrapping another hands out the inner store's.
@@ -258,14 +291,39 @@ pub(crate) fn check_stream_id(stream_id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// An event of the log as the check for a re-sent append sees it.
+/// Where an event is stored ([`EventStore::locate_events`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StoredEvent {
-    pub(crate) event_id: Uuid,
-    pub(crate) stream_id: String,
-    pub(crate) stream_version: u64,
-    pub(crate) position: u64,
-    pub(crate) recorded_at: DateTime<Utc>,
+#[non_exhaustive]
+pub struct EventLocation {
+    /// The event's id.
+    pub event_id: Uuid,
+    /// Its stream.
+    pub stream_id: String,
+    /// Its version in the stream.
+    pub stream_version: u64,
+    /// Its position in the log.
+    pub position: u64,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl EventLocation {
+    /// A location, for stores implementing [`EventStore::locate_events`].
+    pub fn new(
+        event_id: Uuid,
+        stream_id: String,
+        stream_version: u64,
+        position: u64,
+        recorded_at: DateTime<Utc>,
+    ) -> Self {
+        EventLocation {
+            event_id,
+            stream_id,
+            stream_version,
+            position,
+            recorded_at,
+        }
+    }
 }
 
 /// What a store found of an append's event ids already in the log.
@@ -287,12 +345,12 @@ pub(crate) fn resent(
     stream_id: &str,
     expected: ExpectedVersion,
     events: &[NewEvent],
-    stored: &[StoredEvent],
+    stored: &[EventLocation],
 ) -> Resent {
     let Some(first_stored) = stored.first() else {
         return Resent::No;
     };
-    let clash = |found: &StoredEvent| {
+    let clash = |found: &EventLocation| {
         Resent::Clash(StoreError::DuplicateEventId {
             event_id: found.event_id,
             stored_in: found.stream_id.clone(),

@@ -37,7 +37,7 @@ pub use self::catalog::{Catalog, ClaimError, Owner};
 pub use self::checkpoint::CheckpointStore;
 pub use self::error::StoreError;
 pub use self::event_store::{
-    EventStore, LogVisitor, MAX_EVENT_TYPE_BYTES, MAX_STREAM_ID_BYTES, StreamVisitor,
+    EventLocation, EventStore, LogVisitor, MAX_EVENT_TYPE_BYTES, MAX_STREAM_ID_BYTES, StreamVisitor,
 };
 pub use self::expected_version::ExpectedVersion;
 pub use self::filter::EventFilter;
@@ -51,5 +51,5 @@ pub use self::snapshot::{Snapshot, SnapshotStore};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{Durability, SqliteOptions, SqliteStore};
 
-pub(crate) use self::event_store::{Resent, StoredEvent, check_append, check_stream_id, resent};
+pub(crate) use self::event_store::{Resent, check_append, check_stream_id, resent};
 pub(crate) use self::head::Head;

@@ -413,6 +413,13 @@ impl<S: EventStore> EventStore for FeedReader<S> {
         self.store.head_position().await
     }
 
+    async fn locate_events(
+        &self,
+        event_ids: &[uuid::Uuid],
+    ) -> Result<Vec<crate::store::EventLocation>, StoreError> {
+        self.store.locate_events(event_ids).await
+    }
+
     fn catalog(&self) -> &Catalog {
         self.store.catalog()
     }

@@ -3,11 +3,12 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use super::{InMemoryStore, start_index};
 use crate::store::{
-    AppendResult, Catalog, EventFilter, EventStore, ExpectedVersion, LogVisitor, NewEvent,
-    RecordedEvent, Resent, StoreError, StoredEvent, StreamVisitor, check_append, resent,
+    AppendResult, Catalog, EventFilter, EventLocation, EventStore, ExpectedVersion, LogVisitor,
+    NewEvent, RecordedEvent, Resent, StoreError, StreamVisitor, check_append, resent,
 };
 
 #[async_trait]
@@ -25,20 +26,7 @@ impl EventStore for InMemoryStore {
 
         // Validate everything before the first mutation: the append is all or nothing. A
         // re-sent append (its ids already stored) reports its first result.
-        let stored: Vec<StoredEvent> = events
-            .iter()
-            .filter_map(|event| state.event_ids.get(&event.event_id))
-            .map(|&index| {
-                let event = &state.log[index];
-                StoredEvent {
-                    event_id: event.event_id,
-                    stream_id: event.stream_id.clone(),
-                    stream_version: event.stream_version,
-                    position: event.position,
-                    recorded_at: event.recorded_at,
-                }
-            })
-            .collect();
+        let stored = state.locate(events.iter().map(|event| event.event_id));
         match resent(stream_id, expected, &events, &stored) {
             Resent::No => {}
             Resent::Yes(result) => return Ok(result),
@@ -207,6 +195,10 @@ impl EventStore for InMemoryStore {
 
     async fn head_position(&self) -> Result<u64, StoreError> {
         Ok(self.read().log.len() as u64)
+    }
+
+    async fn locate_events(&self, event_ids: &[Uuid]) -> Result<Vec<EventLocation>, StoreError> {
+        Ok(self.read().locate(event_ids.iter().copied()))
     }
 
     fn catalog(&self) -> &Catalog {

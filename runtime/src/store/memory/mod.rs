@@ -15,7 +15,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{Catalog, Head, RecordedEvent, Snapshot};
+use super::{Catalog, EventLocation, Head, RecordedEvent, Snapshot};
 
 /// An event store and snapshot store held in memory.
 ///
@@ -93,6 +93,24 @@ impl State {
         self.streams
             .get(stream_id)
             .map_or(0, |indices| indices.len() as u64)
+    }
+
+    /// Where the events with `event_ids` are, for those the log holds.
+    fn locate(&self, event_ids: impl IntoIterator<Item = Uuid>) -> Vec<EventLocation> {
+        event_ids
+            .into_iter()
+            .filter_map(|event_id| self.event_ids.get(&event_id))
+            .map(|&index| {
+                let event = &self.log[index];
+                EventLocation::new(
+                    event.event_id,
+                    event.stream_id.clone(),
+                    event.stream_version,
+                    event.position,
+                    event.recorded_at,
+                )
+            })
+            .collect()
     }
 }
 

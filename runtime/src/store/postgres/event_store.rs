@@ -11,8 +11,8 @@ use super::codec::{Jsonb, fill_event, read_event, stream_event};
 use super::error::{backend, failed, failed_append, is_refusal, is_version_race};
 use crate::store::columns::{metadata_json, to_i64};
 use crate::store::{
-    AppendResult, Catalog, EventFilter, EventStore, ExpectedVersion, HiddenAppends, LogVisitor,
-    NewEvent, RecordedEvent, Resent, StoreError, StoredEvent, StreamVisitor, check_append, resent,
+    AppendResult, Catalog, EventFilter, EventLocation, EventStore, ExpectedVersion, HiddenAppends,
+    LogVisitor, NewEvent, RecordedEvent, Resent, StoreError, StreamVisitor, check_append, resent,
 };
 
 /// What one run of an append's statement did.
@@ -173,6 +173,22 @@ impl PostgresStore {
         }))
     }
 
+    /// Where the events with `ids` are stored, for those the log holds.
+    async fn locate(&self, ids: &[Uuid]) -> Result<Vec<EventLocation>, StoreError> {
+        let rows = self.rows(&self.sql.events_by_id, &[&ids]).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(EventLocation {
+                    event_id: row.try_get(0).map_err(backend)?,
+                    stream_id: row.try_get(1).map_err(backend)?,
+                    stream_version: row.try_get::<_, i64>(2).map_err(backend)? as u64,
+                    position: row.try_get::<_, i64>(3).map_err(backend)? as u64,
+                    recorded_at: row.try_get(4).map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
     /// An append that wrote nothing: the first result of the same append when it is a
     /// re-sent copy (its ids stored, as it would have stored them), else the conflict.
     async fn refused(
@@ -182,19 +198,7 @@ impl PostgresStore {
         events: &[NewEvent],
     ) -> Result<AppendResult, StoreError> {
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let rows = self.rows(&self.sql.events_by_id, &[&ids]).await?;
-        let stored = rows
-            .iter()
-            .map(|row| {
-                Ok(StoredEvent {
-                    event_id: row.try_get(0).map_err(backend)?,
-                    stream_id: row.try_get(1).map_err(backend)?,
-                    stream_version: row.try_get::<_, i64>(2).map_err(backend)? as u64,
-                    position: row.try_get::<_, i64>(3).map_err(backend)? as u64,
-                    recorded_at: row.try_get(4).map_err(backend)?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let stored = self.locate(&ids).await?;
         match resent(stream_id, expected, events, &stored) {
             Resent::Yes(result) => Ok(result),
             Resent::Clash(error) => Err(error),
@@ -463,5 +467,9 @@ impl EventStore for PostgresStore {
 
     async fn head_position(&self) -> Result<u64, StoreError> {
         Ok(self.scalar(&self.sql.head_position, &[]).await? as u64)
+    }
+
+    async fn locate_events(&self, event_ids: &[Uuid]) -> Result<Vec<EventLocation>, StoreError> {
+        self.locate(event_ids).await
     }
 }

@@ -14,8 +14,8 @@ use super::error;
 use super::{SqliteStore, statements};
 use crate::store::columns::{metadata_json, to_i64};
 use crate::store::{
-    AppendResult, Catalog, EventFilter, EventStore, ExpectedVersion, LogVisitor, NewEvent,
-    RecordedEvent, Resent, StoreError, StoredEvent, StreamVisitor, check_append, resent,
+    AppendResult, Catalog, EventFilter, EventLocation, EventStore, ExpectedVersion, LogVisitor,
+    NewEvent, RecordedEvent, Resent, StoreError, StreamVisitor, check_append, resent,
 };
 
 /// The id of the event at `version` of `stream_id`.
@@ -70,7 +70,7 @@ fn refused(
     expected: ExpectedVersion,
     events: &[NewEvent],
 ) -> Result<AppendResult, StoreError> {
-    let stored = stored_events(connection, events)?;
+    let stored = locate(connection, events.iter().map(|event| event.event_id))?;
     match resent(stream_id, expected, events, &stored) {
         Resent::Yes(result) => return Ok(result),
         Resent::Clash(error) => return Err(error),
@@ -85,17 +85,17 @@ fn refused(
 }
 
 /// What the log holds of `events`' ids.
-fn stored_events(
+fn locate(
     connection: &Connection,
-    events: &[NewEvent],
-) -> Result<Vec<StoredEvent>, StoreError> {
+    event_ids: impl IntoIterator<Item = Uuid>,
+) -> Result<Vec<EventLocation>, StoreError> {
     let mut statement = connection
         .prepare_cached(statements::EVENT_BY_ID)
         .map_err(error::from_sqlite)?;
     let mut stored = Vec::new();
-    for event in events {
+    for event_id in event_ids {
         let found = statement
-            .query_row([event.event_id.as_bytes()], |row| {
+            .query_row([event_id.as_bytes()], |row| {
                 Ok((
                     row.get::<_, String>(0)?,
                     row.get::<_, i64>(1)?,
@@ -106,8 +106,8 @@ fn stored_events(
             .optional()
             .map_err(error::from_sqlite)?;
         if let Some((stream_id, version, position, micros)) = found {
-            stored.push(StoredEvent {
-                event_id: event.event_id,
+            stored.push(EventLocation {
+                event_id,
                 stream_id,
                 stream_version: version as u64,
                 position: position as u64,
@@ -464,6 +464,10 @@ impl EventStore for SqliteStore {
 
     async fn head_position(&self) -> Result<u64, StoreError> {
         self.with_reader(head_position)
+    }
+
+    async fn locate_events(&self, event_ids: &[Uuid]) -> Result<Vec<EventLocation>, StoreError> {
+        self.with_reader(|connection| locate(connection, event_ids.iter().copied()))
     }
 
     fn catalog(&self) -> &Catalog {

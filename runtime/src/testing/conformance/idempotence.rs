@@ -3,6 +3,7 @@
 //! first result. Event ids are unique in a store.
 
 use super::support::*;
+use uuid::Uuid;
 
 /// Appends `events`, which must be accepted, failing with the store's error otherwise.
 async fn append_ok<S: EventStore>(
@@ -129,4 +130,42 @@ pub async fn an_id_twice_in_one_append_is_refused<S: EventStore>(store: S) {
         "{refused:?}"
     );
     assert!(read_stream(&store, &stream).await.is_empty());
+}
+
+/// `locate_events` finds the stored ids (stream, version, position) and leaves out the
+/// ones the log does not hold.
+pub async fn located_events_are_where_they_were_appended<S: EventStore>(store: S) {
+    let case = Case::new("located_events_are_where_they_were_appended");
+    let stream = case.stream("s");
+    let sent = events(&case.event_type("E"), 1..=3);
+    let appended = append_ok(&store, &stream, ExpectedVersion::NoStream, &sent).await;
+    let absent = Uuid::now_v7();
+    let wanted = [sent[2].event_id, absent, sent[0].event_id];
+    let mut found = store
+        .locate_events(&wanted)
+        .await
+        .unwrap_or_else(|error| panic!("locate_events failed: {error}"));
+    found.sort_by_key(|location| location.stream_version);
+    let places: Vec<(Uuid, &str, u64, u64)> = found
+        .iter()
+        .map(|l| {
+            (
+                l.event_id,
+                l.stream_id.as_str(),
+                l.stream_version,
+                l.position,
+            )
+        })
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (sent[0].event_id, stream.as_str(), 1, appended.positions[0]),
+            (sent[2].event_id, stream.as_str(), 3, appended.positions[2]),
+        ]
+    );
+    assert!(
+        store.locate_events(&[absent]).await.unwrap().is_empty(),
+        "an id the log does not hold is not found"
+    );
 }

@@ -91,6 +91,7 @@ macro_rules! __annals_conformance_suite {
             an_event_id_stored_in_another_stream_is_refused,
             an_append_reusing_a_stored_id_is_refused_whole,
             an_id_twice_in_one_append_is_refused,
+            located_events_are_where_they_were_appended,
             stream_versions_are_one_based_and_gap_free,
             first_event_of_an_empty_store_has_position_one,
             global_positions_increase_strictly_across_streams,
