@@ -99,3 +99,96 @@ pub fn note(note: &str) -> OrderEvent {
 
 /// The publisher's name, for checkpoint keys.
 pub const PUBLISHER: &str = <OrderMessages as Publisher>::NAME;
+
+/// Appends `events` to order `id`'s stream with `metadata`; returns what was appended.
+pub async fn record_with(
+    store: &impl EventStore,
+    id: &str,
+    events: Vec<OrderEvent>,
+    metadata: Metadata,
+) -> annals::store::AppendResult {
+    let events = events
+        .iter()
+        .map(|event| event.to_new_event(metadata.clone()).expect("encodes"))
+        .collect();
+    store
+        .append(&format!("order-{id}"), ExpectedVersion::Any, events)
+        .await
+        .expect("append")
+}
+
+/// The shipping service: a shipment recorded for each order placed it hears of.
+pub mod shipping {
+    use annals::messaging::{HandlerError, IncomingMessage, MessageHandler};
+    use annals::store::{EventStore, SnapshotStore};
+    use annals::{Aggregate, Apply, Command, Event, Handle, Repository};
+    use serde::{Deserialize, Serialize};
+
+    use super::OrderPlacedV1;
+
+    #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+    pub struct ShipmentRecorded {
+        pub total: i64,
+    }
+
+    #[derive(Event, Clone, Debug, PartialEq)]
+    pub enum ShipmentEvent {
+        ShipmentRecorded(ShipmentRecorded),
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("never")]
+    pub struct ShippingError;
+
+    /// The shipments of one order: how many were recorded.
+    #[derive(Aggregate, Default)]
+    #[aggregate(event = ShipmentEvent, error = ShippingError)]
+    pub struct Shipments {
+        pub recorded: u32,
+    }
+
+    impl Apply<ShipmentRecorded> for Shipments {
+        fn apply(&mut self, _: &ShipmentRecorded) {
+            self.recorded += 1;
+        }
+    }
+
+    #[derive(Command)]
+    #[command(aggregate = Shipments, expect = any)]
+    pub struct RecordShipment {
+        #[id]
+        pub order_id: String,
+        pub total: i64,
+    }
+
+    impl Handle<RecordShipment> for Shipments {
+        fn handle(&self, command: &RecordShipment) -> Result<Vec<ShipmentEvent>, ShippingError> {
+            Ok(vec![
+                ShipmentRecorded {
+                    total: command.total,
+                }
+                .into(),
+            ])
+        }
+    }
+
+    /// Turns each `OrderPlaced` message into a keyed `RecordShipment` command.
+    pub struct RecordShipments<S> {
+        pub shipments: Repository<Shipments, S>,
+    }
+
+    #[annals::async_trait]
+    impl<S: EventStore + SnapshotStore + Clone> MessageHandler for RecordShipments<S> {
+        async fn handle(&self, message: &IncomingMessage) -> Result<(), HandlerError> {
+            let placed: OrderPlacedV1 = message.json()?;
+            let command = RecordShipment {
+                order_id: placed.order_id,
+                total: placed.total,
+            };
+            self.shipments
+                .execute_once_with(&message.key(), command, message.caused_metadata())
+                .await?;
+            Ok(())
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Messaging: the log as outbox. A [`Publisher`] maps the domain events it consumes to
 //! public, versioned [`Message`]s; a [`Relay`] publishes them to a [`Broker`] after their
-//! events commit, from a checkpoint of its own.
+//! events commit, from a checkpoint of its own. On the other side, a [`Consumer`] hands
+//! each message from a [`MessageSource`] to a [`MessageHandler`] and settles it after.
 //!
 //! Private domain events never leave: only the events a publisher consumes are read, and
 //! only what its [`Publish`] handlers map them to is sent. Each message carries an id
@@ -9,16 +10,24 @@
 //! ids.
 
 mod broker;
+mod consumer;
+mod incoming;
 mod message;
 mod publisher;
 mod relay;
+mod source;
 
 pub use self::broker::{Ack, Broker, BrokerError};
+pub use self::consumer::{
+    Consumer, ConsumerHandle, ConsumerOptions, ConsumerStatus, HandlerError, MessageHandler,
+};
+pub use self::incoming::IncomingMessage;
 pub use self::message::{MappingError, Message, OutgoingMessage, headers, message_id};
 pub use self::publisher::{Publish, Publisher};
 pub use self::relay::{
     Relay, RelayFailure, RelayHandle, RelayOptions, RelayStatus, RelayWaitError,
 };
+pub use self::source::{Delivery, MessageSource, Settle};
 
 /// Derives [`Publisher`](trait@Publisher). See the trait for the attribute reference.
 #[cfg(feature = "derive")]

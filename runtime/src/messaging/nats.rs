@@ -122,3 +122,156 @@ fn classify(error: PublishError) -> BrokerError {
         _ => BrokerError::Unavailable(error.to_string()),
     }
 }
+
+/// A JetStream durable pull consumer a [`Consumer`](super::Consumer) receives from:
+/// explicit acknowledgements, redelivery after a negative acknowledgement's delay (or
+/// `ack_wait` when no acknowledgement came), termination of what the consumer gives up.
+///
+/// ```no_run
+/// use annals::messaging::nats::JetStreamSource;
+///
+/// # async fn run() -> Result<(), annals::messaging::BrokerError> {
+/// let client = async_nats::connect("127.0.0.1:4222").await.map_err(|e| {
+///     annals::messaging::BrokerError::Unavailable(e.to_string())
+/// })?;
+/// let context = async_nats::jetstream::new(client);
+/// // The durable consumer `shipping` of stream ORDERS, for the subjects under `orders.`.
+/// let source = JetStreamSource::durable(&context, "ORDERS", "shipping", "orders.>").await?;
+/// # Ok(()) }
+/// ```
+pub struct JetStreamSource {
+    consumer: jetstream::consumer::Consumer<jetstream::consumer::pull::Config>,
+    messages: Option<jetstream::consumer::pull::Stream>,
+}
+
+impl std::fmt::Debug for JetStreamSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStreamSource").finish_non_exhaustive()
+    }
+}
+
+impl JetStreamSource {
+    /// The durable consumer `name` of `stream` for `filter_subject`, created when it is
+    /// missing (explicit acknowledgements, redelivery after 30 s without one).
+    pub async fn durable(
+        context: &jetstream::Context,
+        stream: &str,
+        name: &str,
+        filter_subject: &str,
+    ) -> Result<Self, BrokerError> {
+        let config = jetstream::consumer::pull::Config {
+            durable_name: Some(name.to_owned()),
+            filter_subject: filter_subject.to_owned(),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ..Default::default()
+        };
+        JetStreamSource::with_config(context, stream, config).await
+    }
+
+    /// The consumer `config` describes on `stream`, created when it is missing.
+    pub async fn with_config(
+        context: &jetstream::Context,
+        stream: &str,
+        config: jetstream::consumer::pull::Config,
+    ) -> Result<Self, BrokerError> {
+        let unavailable = |error: &dyn std::fmt::Display| {
+            BrokerError::Unavailable(format!("JetStream consumer on `{stream}`: {error}"))
+        };
+        let name = config.durable_name.clone().unwrap_or_default();
+        let consumer = context
+            .get_stream(stream)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .get_or_create_consumer(&name, config)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(JetStreamSource {
+            consumer,
+            messages: None,
+        })
+    }
+}
+
+#[async_trait]
+impl super::MessageSource for JetStreamSource {
+    async fn next(&mut self) -> Result<super::Delivery, BrokerError> {
+        use futures_util::StreamExt;
+        let messages = match &mut self.messages {
+            Some(messages) => messages,
+            None => self.messages.insert(
+                self.consumer
+                    .messages()
+                    .await
+                    .map_err(|error| BrokerError::Unavailable(error.to_string()))?,
+            ),
+        };
+        let message = match messages.next().await {
+            Some(Ok(message)) => message,
+            // The stream of messages broke: a new one next time.
+            Some(Err(error)) => {
+                self.messages = None;
+                return Err(BrokerError::Unavailable(error.to_string()));
+            }
+            None => {
+                self.messages = None;
+                return Err(BrokerError::Unavailable(
+                    "the consumer's message stream ended".into(),
+                ));
+            }
+        };
+        let headers: Vec<(String, String)> = message
+            .headers
+            .iter()
+            .flat_map(|headers| headers.iter())
+            .flat_map(|(name, values)| {
+                values
+                    .iter()
+                    .map(move |value| (name.to_string(), value.as_str().to_owned()))
+            })
+            .collect();
+        let delivery = message
+            .info()
+            .map(|info| u32::try_from(info.delivered).unwrap_or(u32::MAX))
+            .unwrap_or(1);
+        let incoming = super::IncomingMessage::new(
+            message.subject.to_string(),
+            message.payload.to_vec(),
+            headers,
+            delivery,
+        )
+        .ok_or_else(|| format!("message on `{}` has no message id header", message.subject));
+        Ok(super::Delivery {
+            message: incoming,
+            settle: Box::new(JetStreamSettle(message)),
+        })
+    }
+}
+
+/// Settles a JetStream delivery: ack, negative ack with a delay, or term.
+struct JetStreamSettle(jetstream::Message);
+
+#[async_trait]
+impl super::Settle for JetStreamSettle {
+    /// Waits for the server to confirm the acknowledgement: a consumer that dies right after
+    /// gets nothing it acknowledged again.
+    async fn ack(self: Box<Self>) -> Result<(), BrokerError> {
+        self.0
+            .double_ack()
+            .await
+            .map_err(|error| BrokerError::Unavailable(error.to_string()))
+    }
+
+    async fn retry(self: Box<Self>, delay: std::time::Duration) -> Result<(), BrokerError> {
+        self.0
+            .ack_with(jetstream::AckKind::Nak(Some(delay)))
+            .await
+            .map_err(|error| BrokerError::Unavailable(error.to_string()))
+    }
+
+    async fn reject(self: Box<Self>) -> Result<(), BrokerError> {
+        self.0
+            .ack_with(jetstream::AckKind::Term)
+            .await
+            .map_err(|error| BrokerError::Unavailable(error.to_string()))
+    }
+}

@@ -1,0 +1,122 @@
+//! Consumers: messages from a broker's queue handed to a handler, settled after it.
+
+mod options;
+mod task;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+pub use self::options::ConsumerOptions;
+use super::{IncomingMessage, MessageSource};
+
+/// Why a handler did not handle a message: the consumer has it delivered again, up to its
+/// maximum number of deliveries.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a consumer does with each message.
+///
+/// Delivery is at least once: a consumer that crashes after the handler's effects and
+/// before the broker heard the acknowledgement receives the message again. Make the
+/// effects idempotent by the message's id. For commands on an annals store that is one
+/// call: [`Repository::execute_once_with`](crate::Repository::execute_once_with) with
+/// [`IncomingMessage::key`] records the command once however often the message comes, and
+/// with [`IncomingMessage::caused_metadata`] carries the correlation id forward and takes
+/// the triggering event's id as causation id.
+#[async_trait]
+pub trait MessageHandler: Send + Sync + 'static {
+    /// Handles one message.
+    async fn handle(&self, message: &IncomingMessage) -> Result<(), HandlerError>;
+}
+
+/// Runs a [`MessageHandler`] over a [`MessageSource`].
+pub struct Consumer<M, H> {
+    source: M,
+    handler: H,
+    options: ConsumerOptions,
+}
+
+impl<M: MessageSource, H: MessageHandler> Consumer<M, H> {
+    /// A consumer of `source`'s messages, handled by `handler`, with the default options.
+    pub fn new(source: M, handler: H) -> Self {
+        Consumer {
+            source,
+            handler,
+            options: ConsumerOptions::default(),
+        }
+    }
+
+    /// Sets the options.
+    pub fn with_options(mut self, options: ConsumerOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Starts consuming in a task of its own.
+    pub fn spawn(self) -> ConsumerHandle {
+        let shared = Arc::new(Shared {
+            status: watch::Sender::new(ConsumerStatus::default()),
+            stop: watch::Sender::new(false),
+        });
+        let task = tokio::spawn(task::run(
+            self.source,
+            self.handler,
+            self.options,
+            Arc::clone(&shared),
+        ));
+        ConsumerHandle { shared, task }
+    }
+}
+
+/// What a consumer has done.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumerStatus {
+    /// Messages handled and acknowledged.
+    pub handled: u64,
+    /// Deliveries whose handler failed (each is delivered again, up to the maximum).
+    pub failed: u64,
+    /// Messages given up: undecodable, or failing at their last delivery.
+    pub given_up: u64,
+    /// The last failure: the message's id (when it reads) and the cause.
+    pub last_failure: Option<(Option<uuid::Uuid>, String)>,
+    /// Whether the broker is unreachable at the moment.
+    pub unavailable: Option<String>,
+    /// Stopped by its handle.
+    pub stopped: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    status: watch::Sender<ConsumerStatus>,
+    stop: watch::Sender<bool>,
+}
+
+/// A running consumer.
+#[derive(Debug)]
+pub struct ConsumerHandle {
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ConsumerHandle {
+    /// What it has done.
+    pub fn status(&self) -> ConsumerStatus {
+        self.shared.status.borrow().clone()
+    }
+
+    /// Waits until `handled` messages have been handled, or `timeout` passes; returns the
+    /// status then.
+    pub async fn wait_handled(&self, handled: u64, timeout: std::time::Duration) -> ConsumerStatus {
+        let mut status = self.shared.status.subscribe();
+        let _ = tokio::time::timeout(timeout, status.wait_for(|s| s.handled >= handled)).await;
+        self.status()
+    }
+
+    /// Stops consuming after the message in hand, and waits for the task to end.
+    pub async fn stop(self) {
+        self.shared.stop.send_replace(true);
+        let _ = self.task.await;
+    }
+}
