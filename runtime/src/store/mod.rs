@@ -9,8 +9,9 @@
 //!   [`Catalog`] refuses two aggregates of one stream kind, and two event enums storing
 //!   events under one name.
 //! - **Capabilities** beside the log, each a trait a backend implements: snapshots
-//!   ([`SnapshotStore`]), checkpoints of the log's readers ([`CheckpointStore`]) and SQL read
-//!   models committed with their checkpoint ([`SqlTarget`]).
+//!   ([`SnapshotStore`]), checkpoints of the log's readers ([`CheckpointStore`]), SQL read
+//!   models committed with their checkpoint ([`SqlTarget`]) and dead letters of relays and
+//!   consumers ([`DeadLetterStore`]).
 //!
 //! Every backend passes the same conformance suite (`annals::testing::conformance`, feature
 //! `testing`), which a third-party backend can run too.
@@ -18,6 +19,7 @@
 mod catalog;
 mod checkpoint;
 mod columns;
+mod dead_letter;
 mod error;
 mod event_store;
 mod expected_version;
@@ -35,6 +37,7 @@ mod sqlite;
 
 pub use self::catalog::{Catalog, ClaimError, Owner};
 pub use self::checkpoint::CheckpointStore;
+pub use self::dead_letter::{DeadLetter, DeadLetterStore};
 pub use self::error::StoreError;
 pub use self::event_store::{
     EventLocation, EventStore, LogVisitor, MAX_EVENT_TYPE_BYTES, MAX_STREAM_ID_BYTES, StreamVisitor,

@@ -6,6 +6,7 @@
 //! per stream. Nothing is persisted: the data lives as long as the last clone of the handle.
 
 mod checkpoints;
+mod dead_letters;
 mod event_store;
 mod snapshots;
 
@@ -86,6 +87,8 @@ struct State {
     snapshots: HashMap<String, Snapshot>,
     /// Projection checkpoints (for read models kept elsewhere).
     checkpoints: HashMap<String, u64>,
+    /// Relays' and consumers' dead letters.
+    dead_letters: Vec<super::DeadLetter>,
 }
 
 impl State {

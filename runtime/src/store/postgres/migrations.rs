@@ -84,6 +84,29 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     ALTER TABLE {schema}.snapshots ADD COLUMN event_id uuid, ADD COLUMN shape bigint NOT NULL DEFAULT 0;
     "#,
     ),
+    (
+        "0007_dead_letters",
+        // One letter per owner and position (a relay's), or per owner and message id (a
+        // consumer's): NULLs are distinct, so each kind is unique on its own key.
+        r#"
+    CREATE TABLE {schema}.dead_letters (
+        id          uuid        PRIMARY KEY,
+        owner       text        NOT NULL,
+        position    bigint,
+        stream_id   text,
+        event_id    uuid,
+        message_id  uuid,
+        subject     text,
+        payload     bytea,
+        headers     jsonb       NOT NULL,
+        error       text        NOT NULL,
+        parked      boolean     NOT NULL,
+        recorded_at timestamptz NOT NULL,
+        UNIQUE (owner, position),
+        UNIQUE (owner, message_id)
+    );
+    "#,
+    ),
 ];
 
 impl PostgresStore {

@@ -19,6 +19,7 @@
 //! Works on PostgreSQL 13 and later (`xid8`, `pg_current_xact_id`).
 
 mod codec;
+mod dead_letters;
 mod error;
 mod event_store;
 mod migrations;

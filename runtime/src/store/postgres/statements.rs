@@ -31,6 +31,11 @@ pub(super) struct Sql {
     pub(super) claim_live_version: String,
     pub(super) lock_live_version: String,
     pub(super) set_live_version: String,
+    /// Records a dead letter, unless its owner has one at its position or for its message.
+    pub(super) add_dead_letter: String,
+    /// An owner's dead letters, oldest first (`dead_letters::read_letter` reads the columns).
+    pub(super) dead_letters: String,
+    pub(super) remove_dead_letter: String,
 }
 
 const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at, correlation_id, causation_id";
@@ -157,6 +162,18 @@ impl Sql {
             ),
             set_live_version: format!(
                 "UPDATE {s}.projection_versions SET version = $2, switched_at = now() WHERE projection = $1"
+            ),
+            add_dead_letter: format!(
+                "INSERT INTO {s}.dead_letters (id, owner, position, stream_id, event_id, message_id, subject, payload, headers, error, parked, recorded_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::jsonb, $10, $11, $12)
+                 ON CONFLICT DO NOTHING RETURNING id"
+            ),
+            dead_letters: format!(
+                "SELECT id, owner, position, stream_id, event_id, message_id, subject, payload, headers::text, error, parked, recorded_at
+                 FROM {s}.dead_letters WHERE owner = $1 ORDER BY position, recorded_at, id"
+            ),
+            remove_dead_letter: format!(
+                "DELETE FROM {s}.dead_letters WHERE owner = $1 AND id = $2 RETURNING id"
             ),
         }
     }

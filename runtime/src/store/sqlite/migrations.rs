@@ -65,6 +65,27 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         "ALTER TABLE annals_snapshots ADD COLUMN event_id BLOB;
          ALTER TABLE annals_snapshots ADD COLUMN shape INTEGER NOT NULL DEFAULT 0;",
     ),
+    (
+        "0007_dead_letters",
+        // One letter per owner and position (a relay's), or per owner and message id (a
+        // consumer's): NULLs are distinct, so each kind is unique on its own key.
+        "CREATE TABLE annals_dead_letters (
+        id          BLOB    PRIMARY KEY,
+        owner       TEXT    NOT NULL,
+        position    INTEGER,
+        stream_id   TEXT,
+        event_id    BLOB,
+        message_id  BLOB,
+        subject     TEXT,
+        payload     BLOB,
+        headers     TEXT    NOT NULL,
+        error       TEXT    NOT NULL,
+        parked      INTEGER NOT NULL,
+        recorded_at INTEGER NOT NULL,
+        UNIQUE (owner, position),
+        UNIQUE (owner, message_id)
+    );",
+    ),
 ];
 
 pub(super) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {

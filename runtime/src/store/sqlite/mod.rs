@@ -10,6 +10,7 @@
 //! connections, which WAL lets run beside the writer.
 
 mod codec;
+mod dead_letters;
 mod error;
 mod event_store;
 mod migrations;

@@ -100,3 +100,15 @@ pub(super) const LIVE_VERSION: &str =
 
 pub(super) const SET_LIVE_VERSION: &str = "INSERT INTO annals_projection_versions (projection, version, switched_at) VALUES (?1, ?2, ?3)
      ON CONFLICT (projection) DO UPDATE SET version = excluded.version, switched_at = excluded.switched_at";
+
+/// Records a dead letter, unless its owner has one at its position or for its message.
+pub(super) const ADD_DEAD_LETTER: &str = "INSERT OR IGNORE INTO annals_dead_letters
+     (id, owner, position, stream_id, event_id, message_id, subject, payload, headers, error, parked, recorded_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+/// An owner's dead letters, oldest first (`dead_letters::read_letter` reads the columns).
+pub(super) const DEAD_LETTERS: &str = "SELECT id, owner, position, stream_id, event_id, message_id, subject, payload, headers, error, parked, recorded_at
+     FROM annals_dead_letters WHERE owner = ?1 ORDER BY position, recorded_at, id";
+
+pub(super) const REMOVE_DEAD_LETTER: &str =
+    "DELETE FROM annals_dead_letters WHERE owner = ?1 AND id = ?2";

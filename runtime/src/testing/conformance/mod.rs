@@ -19,6 +19,7 @@
 //! | `events` | [`EventStore`](crate::store::EventStore) | expected versions, re-sent appends recorded once, unique event ids, gap-free versions, positions, reads of streams and of the log, filters, what is stored, what is refused before writing, a reader tailing concurrent writers, one catalog of names |
 //! | `snapshots` | [`SnapshotStore`](crate::store::SnapshotStore) (and `EventStore`) | the latest snapshot per stream, never replaced by an older one; temporal loads through the repository |
 //! | `checkpoints` | [`CheckpointStore`](crate::store::CheckpointStore) | conditional moves, one winner among racing runners |
+//! | `dead_letters` | [`DeadLetterStore`](crate::store::DeadLetterStore) | letters per owner, each position or message once, read back whole and in log order, removed one by one |
 //! | `sql_read_models` | [`SqlTarget`](crate::store::SqlTarget) | statements committed with their checkpoint, all or nothing; resets; views switched forward only; queries |
 //!
 //! `store:` is an expression of type `impl Future<Output = S>`, evaluated once per case;
@@ -32,6 +33,7 @@
 //! them in a JSON column that normalises whitespace.
 
 mod checkpoints;
+mod dead_letters;
 mod expected_versions;
 mod idempotence;
 mod log;
@@ -44,6 +46,7 @@ mod support;
 mod temporal;
 
 pub use self::checkpoints::*;
+pub use self::dead_letters::*;
 pub use self::expected_versions::*;
 pub use self::idempotence::*;
 pub use self::log::*;
@@ -149,6 +152,14 @@ macro_rules! __annals_conformance_suite {
             a_checkpoint_goes_back_to_zero_for_a_rebuild,
             checkpoints_are_per_name,
             racing_moves_from_one_position_have_one_winner,
+        );
+    };
+    (@suite dead_letters ($factory:expr)) => {
+        $crate::testing::conformance_suite!(@cases ($factory);
+            dead_letters_read_back_whole_per_owner,
+            a_dead_letter_is_recorded_once,
+            dead_letters_come_back_in_log_order,
+            a_removed_dead_letter_is_gone,
         );
     };
     (@suite sql_read_models ($factory:expr)) => {
