@@ -12,7 +12,9 @@ use annals::messaging::{
     Consumer, ConsumerHandle, ConsumerOptions, HandlerError, IncomingMessage, MessageHandler,
     Relay, RelayHandle,
 };
-use annals::store::{EventStore, InMemoryStore, Metadata, SnapshotStore, SqliteStore};
+use annals::store::{
+    DeadLetterStore, EventStore, InMemoryStore, Metadata, SnapshotStore, SqliteStore,
+};
 use annals::{Repository, Uuid};
 use async_nats::jetstream;
 use messaging::shipping::{RecordShipments, Shipments};
@@ -27,7 +29,7 @@ async fn orders_relay(orders: &InMemoryStore, name: &str) -> RelayHandle {
     let broker = JetStreamBroker::connect(&nats_url(), name, [format!("{prefix}.>")])
         .await
         .unwrap();
-    Relay::new(orders.clone(), broker, OrderMessages { prefix })
+    Relay::new(orders.clone(), broker, OrderMessages::new(prefix))
         .spawn()
         .await
         .unwrap()
@@ -85,7 +87,7 @@ async fn a_message_becomes_a_command_that_carries_the_correlation_and_names_its_
     let relay = orders_relay(&orders, &name).await;
     let shipping_store = InMemoryStore::new();
     let source = placed_orders(&context, &name, "shipping", Duration::from_secs(30)).await;
-    let consumer = Consumer::new(source, shipping(&shipping_store)).spawn();
+    let consumer = Consumer::new(source, shipping(&shipping_store), shipping_store.clone()).spawn();
 
     let correlation = Uuid::now_v7();
     let metadata = Metadata::default()
@@ -157,7 +159,7 @@ async fn crashing_consumer_child() {
         after: crash_after.parse().unwrap(),
         handled: Default::default(),
     };
-    let _consumer: ConsumerHandle = Consumer::new(source, handler).spawn();
+    let _consumer: ConsumerHandle = Consumer::new(source, handler, store.clone()).spawn();
     std::future::pending::<()>().await;
 }
 
@@ -206,7 +208,7 @@ async fn a_consumer_killed_after_its_commit_and_before_its_ack_has_no_double_eff
     let source = placed_orders(&context, &name, "shipping", Duration::from_secs(1)).await;
     let options =
         ConsumerOptions::default().with_backoff(Duration::from_millis(50), Duration::from_secs(1));
-    let consumer = Consumer::new(source, shipping(&store))
+    let consumer = Consumer::new(source, shipping(&store), store.clone())
         .with_options(options)
         .spawn();
     let status = consumer.wait_handled(26, WAIT).await;
@@ -269,7 +271,7 @@ async fn failing_and_unreadable_messages_are_given_up_and_the_rest_flow() {
     let options = ConsumerOptions::default()
         .with_max_deliveries(3)
         .with_backoff(Duration::from_millis(20), Duration::from_millis(100));
-    let consumer = Consumer::new(source, RefuseOrderB(shipping(&store)))
+    let consumer = Consumer::new(source, RefuseOrderB(shipping(&store)), store.clone())
         .with_options(options)
         .spawn();
     let mut status = consumer.status();
@@ -288,6 +290,17 @@ async fn failing_and_unreadable_messages_are_given_up_and_the_rest_flow() {
     assert_eq!(shipments(&store, "a").await, 1);
     assert_eq!(shipments(&store, "b").await, 0);
     assert_eq!(shipments(&store, "c").await, 1);
+    let letters = store.dead_letters("consumer:shipping").await.unwrap();
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    let refused = letters.iter().find(|l| l.message_id.is_some()).unwrap();
+    assert!(
+        refused.error.contains("order b cannot ship"),
+        "{}",
+        refused.error
+    );
+    assert!(refused.error.contains("3 deliveries"), "{}", refused.error);
+    let unreadable = letters.iter().find(|l| l.message_id.is_none()).unwrap();
+    assert_eq!(unreadable.payload.as_deref(), Some(&b"{}"[..]));
     consumer.stop().await;
     relay.stop().await;
     context.delete_stream(&name).await.unwrap();

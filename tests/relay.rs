@@ -81,9 +81,7 @@ impl Scripted {
 }
 
 fn publisher(prefix: &str) -> OrderMessages {
-    OrderMessages {
-        prefix: prefix.to_owned(),
-    }
+    OrderMessages::new(prefix)
 }
 
 /// (stream id, stream version) of each message, in order.
@@ -232,63 +230,148 @@ async fn a_lost_message_is_sent_again_and_no_stream_is_reordered() {
     }
 }
 
+fn fast() -> RelayOptions {
+    RelayOptions::default()
+        .with_backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .with_poll_interval(Duration::from_millis(10))
+}
+
+/// (position, parked) of each dead letter.
+async fn letters(relay: &annals::messaging::RelayHandle) -> Vec<(u64, bool)> {
+    relay
+        .dead_letters()
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| (l.position.unwrap(), l.parked))
+        .collect()
+}
+
 #[tokio::test]
-async fn an_unmappable_event_stops_the_relay_at_its_position_until_skipped() {
+async fn an_unmappable_event_parks_its_stream_and_the_others_flow() {
     let store = InMemoryStore::new();
     let broker = Scripted::default();
-    let options =
-        RelayOptions::default().with_backoff(Duration::from_millis(5), Duration::from_millis(20));
-    let before = record(&store, "1", vec![placed(1)]).await;
+    record(&store, "1", vec![placed(1)]).await;
     let bad = record(&store, "1", vec![shipped("nobody")]).await;
-    let after = record(&store, "2", vec![placed(2)]).await;
+    let behind = record(&store, "1", vec![placed(2)]).await;
+    let other = record(&store, "2", vec![placed(3)]).await;
     let relay = Relay::new(store.clone(), broker.clone(), publisher("shop"))
-        .with_options(options)
+        .with_options(fast())
         .spawn()
         .await
         .unwrap();
-    relay.wait_for(before, WAIT).await.unwrap();
-    let failure = loop {
-        if let RelayStatus::Failing(failure) = relay.status() {
-            break failure;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    assert_eq!(failure.position, bad);
-    assert_eq!(failure.stream_id.as_deref(), Some("order-1"));
-    assert!(failure.message.contains("nobody"), "{failure}");
-    assert_eq!(relay.published_through(), before);
+    relay.wait_for(other, WAIT).await.unwrap();
 
-    relay.skip(bad);
-    relay.wait_for(after, WAIT).await.unwrap();
     assert_eq!(
         streams(&broker.kept()),
         [("order-1".into(), 1), ("order-2".into(), 1)]
+    );
+    assert_eq!(letters(&relay).await, [(bad, false), (behind, true)]);
+    let first = &relay.dead_letters().await.unwrap()[0];
+    assert!(first.error.contains("nobody"), "{}", first.error);
+    assert_eq!(first.stream_id.as_deref(), Some("order-1"));
+    assert_eq!(relay.status(), RelayStatus::Running);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_replay_after_the_fix_delivers_the_parked_stream_in_order_and_it_flows_again() {
+    let store = InMemoryStore::new();
+    let broker = Scripted::default();
+    let publisher = publisher("shop");
+    let fixed = std::sync::Arc::clone(&publisher.fixed);
+    record(&store, "1", vec![placed(1), shipped("nobody"), placed(2)]).await;
+    let relay = Relay::new(store.clone(), broker.clone(), publisher)
+        .with_options(fast())
+        .spawn()
+        .await
+        .unwrap();
+    let head = record(&store, "2", vec![placed(3)]).await;
+    relay.wait_for(head, WAIT).await.unwrap();
+    assert_eq!(letters(&relay).await.len(), 2);
+
+    // Still broken: nothing is published, and both letters stay.
+    let refused = relay.replay("order-1").await.unwrap_err();
+    assert!(refused.to_string().contains("nobody"), "{refused}");
+    assert_eq!(letters(&relay).await.len(), 2);
+
+    fixed.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(relay.replay("order-1").await.unwrap(), 2);
+    assert!(letters(&relay).await.is_empty());
+    let next = record(&store, "1", vec![placed(4)]).await;
+    relay.wait_for(next, WAIT).await.unwrap();
+    let order_1: Vec<u64> = streams(&broker.kept())
+        .into_iter()
+        .filter(|(stream, _)| stream == "order-1")
+        .map(|(_, version)| version)
+        .collect();
+    assert_eq!(order_1, [1, 2, 3, 4], "the stream's messages in order");
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_the_broker_refuses_is_a_dead_letter() {
+    let store = InMemoryStore::new();
+    let broker = Scripted::default();
+    *broker.0.refuse_subject.lock().unwrap() = Some("shop.shipped".into());
+    record(&store, "1", vec![placed(1)]).await;
+    let refused = record(&store, "1", vec![shipped("ups")]).await;
+    let relay = Relay::new(store.clone(), broker.clone(), publisher("shop"))
+        .with_options(fast())
+        .spawn()
+        .await
+        .unwrap();
+    relay.wait_for(refused, WAIT).await.unwrap();
+    let letters = relay.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].position, Some(refused));
+    assert!(letters[0].error.contains("refused"), "{}", letters[0].error);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn discarding_a_streams_last_letter_lets_it_flow_again() {
+    let store = InMemoryStore::new();
+    let broker = Scripted::default();
+    record(&store, "1", vec![placed(1), shipped("nobody")]).await;
+    let relay = Relay::new(store.clone(), broker.clone(), publisher("shop"))
+        .with_options(fast())
+        .spawn()
+        .await
+        .unwrap();
+    let parked = record(&store, "1", vec![placed(2)]).await;
+    relay.wait_for(parked, WAIT).await.unwrap();
+    for letter in relay.dead_letters().await.unwrap() {
+        assert!(relay.discard(letter.id).await.unwrap());
+    }
+    let next = record(&store, "1", vec![placed(3)]).await;
+    relay.wait_for(next, WAIT).await.unwrap();
+    assert_eq!(
+        streams(&broker.kept()),
+        [("order-1".into(), 1), ("order-1".into(), 4)]
     );
     relay.stop().await;
 }
 
 #[tokio::test]
-async fn a_message_the_broker_refuses_fails_at_its_position() {
+async fn a_parked_stream_stays_parked_across_a_restart() {
     let store = InMemoryStore::new();
     let broker = Scripted::default();
-    *broker.0.refuse_subject.lock().unwrap() = Some("shop.shipped".into());
-    let options =
-        RelayOptions::default().with_backoff(Duration::from_millis(5), Duration::from_millis(20));
-    record(&store, "1", vec![placed(1)]).await;
-    let refused = record(&store, "1", vec![shipped("ups")]).await;
+    let bad = record(&store, "1", vec![shipped("nobody")]).await;
     let relay = Relay::new(store.clone(), broker.clone(), publisher("shop"))
-        .with_options(options)
         .spawn()
         .await
         .unwrap();
-    let failure = loop {
-        if let RelayStatus::Failing(failure) = relay.status() {
-            break failure;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    assert_eq!(failure.position, refused);
-    assert!(failure.message.contains("refused"), "{failure}");
+    relay.wait_for(bad, WAIT).await.unwrap();
+    relay.stop().await;
+    let later = record(&store, "1", vec![placed(1)]).await;
+    let relay = Relay::new(store.clone(), broker.clone(), publisher("shop"))
+        .spawn()
+        .await
+        .unwrap();
+    relay.wait_for(later, WAIT).await.unwrap();
+    assert_eq!(letters(&relay).await, [(bad, false), (later, true)]);
+    assert!(broker.kept().is_empty());
     relay.stop().await;
 }
 

@@ -26,7 +26,7 @@ fn stream_config(name: &str) -> (jetstream::stream::Config, OrderMessages) {
         subjects: vec![format!("{prefix}.>")],
         ..Default::default()
     };
-    (config, OrderMessages { prefix })
+    (config, OrderMessages::new(prefix))
 }
 
 #[tokio::test]
@@ -308,5 +308,56 @@ async fn a_relay_killed_20_times_while_commands_run_publishes_every_event_once_i
         let expected: Vec<u64> = (1..=versions.len() as u64).collect();
         assert_eq!(versions, expected, "{stream} in order");
     }
+    context.delete_stream(&name).await.unwrap();
+}
+
+/// A poison event parks its stream only: the other streams reach JetStream; replayed after
+/// the fix, it and the events parked behind it arrive in order, and the stream flows on.
+#[tokio::test]
+async fn a_poison_event_parks_its_stream_only_and_a_replay_after_the_fix_delivers_it_in_order() {
+    let Some(context) = shared_jetstream().await else {
+        return;
+    };
+    let name = fresh_name("POISON");
+    let (config, publisher) = stream_config(&name);
+    let fixed = std::sync::Arc::clone(&publisher.fixed);
+    let store = InMemoryStore::new();
+    record(&store, "a", vec![placed(1), shipped("nobody"), placed(2)]).await;
+    let last = record(&store, "b", vec![placed(3), placed(4)]).await;
+    let broker = JetStreamBroker::connect(&nats_url(), &name, config.subjects.clone())
+        .await
+        .unwrap();
+    let relay = Relay::new(store.clone(), broker, publisher)
+        .spawn()
+        .await
+        .unwrap();
+    relay.wait_for(last, WAIT).await.unwrap();
+    let versions = |messages: &[jetstream::message::StreamMessage], stream: &str| -> Vec<u64> {
+        messages
+            .iter()
+            .filter(|m| header(m, headers::STREAM_ID) == Some(stream))
+            .map(|m| header(m, headers::STREAM_VERSION).unwrap().parse().unwrap())
+            .collect()
+    };
+    let before = stream_messages(&context, &name).await;
+    assert_eq!(
+        versions(&before, "order-a"),
+        [1],
+        "parked behind its poison event"
+    );
+    assert_eq!(versions(&before, "order-b"), [1, 2], "other streams flow");
+    assert_eq!(relay.dead_letters().await.unwrap().len(), 2);
+
+    fixed.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(relay.replay("order-a").await.unwrap(), 2);
+    let next = record(&store, "a", vec![placed(5)]).await;
+    relay.wait_for(next, WAIT).await.unwrap();
+    relay.stop().await;
+    let after = stream_messages(&context, &name).await;
+    assert_eq!(versions(&after, "order-a"), [1, 2, 3, 4]);
+    assert!(
+        header(&after[after.len() - 3], headers::MESSAGE_TYPE) == Some("OrderShipped"),
+        "the poison event, fixed, first"
+    );
     context.delete_stream(&name).await.unwrap();
 }

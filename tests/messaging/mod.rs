@@ -30,12 +30,23 @@ pub enum OrderEvent {
 }
 
 /// `NoteAdded` is private: not consumed, never published. A shipment by carrier "nobody"
-/// cannot be mapped.
+/// cannot be mapped until the mapping is fixed (`fixed`).
 #[derive(Publisher)]
 #[publisher(name = "orders", events(OrderEvent::{Placed, Shipped}))]
 pub struct OrderMessages {
     /// The subjects' prefix: each test its own.
     pub prefix: String,
+    /// Whether the mapping of carrier "nobody" has been fixed.
+    pub fixed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl OrderMessages {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        OrderMessages {
+            prefix: prefix.into(),
+            fixed: Default::default(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
@@ -57,7 +68,7 @@ impl Publish<Placed> for OrderMessages {
 
 impl Publish<Shipped> for OrderMessages {
     fn publish(&self, shipped: Recorded<'_, Shipped>) -> Result<Option<Message>, MappingError> {
-        if shipped.carrier == "nobody" {
+        if shipped.carrier == "nobody" && !self.fixed.load(std::sync::atomic::Ordering::SeqCst) {
             return Err("no carrier called \"nobody\"".into());
         }
         let subject = format!("{}.shipped", self.prefix);

@@ -25,7 +25,7 @@ pub use self::incoming::IncomingMessage;
 pub use self::message::{MappingError, Message, OutgoingMessage, headers, message_id};
 pub use self::publisher::{Publish, Publisher};
 pub use self::relay::{
-    Relay, RelayFailure, RelayHandle, RelayOptions, RelayStatus, RelayWaitError,
+    DeadLetterError, Relay, RelayFailure, RelayHandle, RelayOptions, RelayStatus, RelayWaitError,
 };
 pub use self::source::{Delivery, MessageSource, Settle};
 

@@ -140,6 +140,7 @@ fn classify(error: PublishError) -> BrokerError {
 /// # Ok(()) }
 /// ```
 pub struct JetStreamSource {
+    name: String,
     consumer: jetstream::consumer::Consumer<jetstream::consumer::pull::Config>,
     messages: Option<jetstream::consumer::pull::Stream>,
 }
@@ -186,6 +187,7 @@ impl JetStreamSource {
             .await
             .map_err(|e| unavailable(&e))?;
         Ok(JetStreamSource {
+            name,
             consumer,
             messages: None,
         })
@@ -194,6 +196,11 @@ impl JetStreamSource {
 
 #[async_trait]
 impl super::MessageSource for JetStreamSource {
+    /// The durable consumer's name.
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
     async fn next(&mut self) -> Result<super::Delivery, BrokerError> {
         use futures_util::StreamExt;
         let messages = match &mut self.messages {
@@ -233,15 +240,11 @@ impl super::MessageSource for JetStreamSource {
             .info()
             .map(|info| u32::try_from(info.delivered).unwrap_or(u32::MAX))
             .unwrap_or(1);
-        let incoming = super::IncomingMessage::new(
-            message.subject.to_string(),
-            message.payload.to_vec(),
+        Ok(super::Delivery {
+            subject: message.subject.to_string(),
+            payload: message.payload.to_vec(),
             headers,
             delivery,
-        )
-        .ok_or_else(|| format!("message on `{}` has no message id header", message.subject));
-        Ok(super::Delivery {
-            message: incoming,
             settle: Box::new(JetStreamSettle(message)),
         })
     }

@@ -10,23 +10,44 @@ use super::{BrokerError, IncomingMessage};
 /// RabbitMQ queue with manual acknowledgements).
 #[async_trait]
 pub trait MessageSource: Send + 'static {
+    /// The consumer's name: its dead letters' owner is `consumer:{name}`.
+    fn name(&self) -> String;
+
     /// The next delivery, waiting for one.
     async fn next(&mut self) -> Result<Delivery, BrokerError>;
 }
 
-/// One delivery of a message: the message (or why it cannot be read), and how to settle it
-/// with the broker.
+/// One delivery of a message, as received, and how to settle it with the broker.
 pub struct Delivery {
-    /// The message, or why its envelope does not read (no message id, say).
-    pub message: Result<IncomingMessage, String>,
+    /// Where it was published.
+    pub subject: String,
+    /// Its payload.
+    pub payload: Vec<u8>,
+    /// Its headers.
+    pub headers: Vec<(String, String)>,
+    /// Which delivery this is: 1 for the first.
+    pub delivery: u32,
     /// Settles it.
     pub settle: Box<dyn Settle>,
+}
+
+impl Delivery {
+    /// The message, or `None` when its envelope does not read (no message id).
+    pub(crate) fn message(&self) -> Option<IncomingMessage> {
+        IncomingMessage::new(
+            self.subject.clone(),
+            self.payload.clone(),
+            self.headers.clone(),
+            self.delivery,
+        )
+    }
 }
 
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Delivery")
-            .field("message", &self.message)
+            .field("subject", &self.subject)
+            .field("delivery", &self.delivery)
             .finish_non_exhaustive()
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 pub use self::options::ConsumerOptions;
 use super::{IncomingMessage, MessageSource};
+use crate::store::DeadLetterStore;
 
 /// Why a handler did not handle a message: the consumer has it delivered again, up to its
 /// maximum number of deliveries.
@@ -31,18 +32,26 @@ pub trait MessageHandler: Send + Sync + 'static {
 }
 
 /// Runs a [`MessageHandler`] over a [`MessageSource`].
-pub struct Consumer<M, H> {
+///
+/// A message given up (its envelope does not read, or its handler failed at each of
+/// [`ConsumerOptions::max_deliveries`] deliveries) is recorded in the dead letters, owner
+/// `consumer:{source name}`, with the message as received and the cause, before the broker
+/// is told never to deliver it again (JetStream has no dead-letter queue of its own).
+pub struct Consumer<M, H, D> {
     source: M,
     handler: H,
+    dead_letters: D,
     options: ConsumerOptions,
 }
 
-impl<M: MessageSource, H: MessageHandler> Consumer<M, H> {
-    /// A consumer of `source`'s messages, handled by `handler`, with the default options.
-    pub fn new(source: M, handler: H) -> Self {
+impl<M: MessageSource, H: MessageHandler, D: DeadLetterStore> Consumer<M, H, D> {
+    /// A consumer of `source`'s messages, handled by `handler`, that keeps the messages it
+    /// gives up in `dead_letters`, with the default options.
+    pub fn new(source: M, handler: H, dead_letters: D) -> Self {
         Consumer {
             source,
             handler,
+            dead_letters,
             options: ConsumerOptions::default(),
         }
     }
@@ -62,6 +71,7 @@ impl<M: MessageSource, H: MessageHandler> Consumer<M, H> {
         let task = tokio::spawn(task::run(
             self.source,
             self.handler,
+            self.dead_letters,
             self.options,
             Arc::clone(&shared),
         ));
@@ -77,7 +87,8 @@ pub struct ConsumerStatus {
     pub handled: u64,
     /// Deliveries whose handler failed (each is delivered again, up to the maximum).
     pub failed: u64,
-    /// Messages given up: undecodable, or failing at their last delivery.
+    /// Messages given up (and kept in the dead letters): undecodable, or failing at their
+    /// last delivery.
     pub given_up: u64,
     /// The last failure: the message's id (when it reads) and the cause.
     pub last_failure: Option<(Option<uuid::Uuid>, String)>,

@@ -3,6 +3,7 @@
 
 mod handle;
 mod options;
+mod parking;
 mod shared;
 mod status;
 mod task;
@@ -12,10 +13,11 @@ use std::sync::Arc;
 
 pub use self::handle::{RelayHandle, RelayWaitError};
 pub use self::options::RelayOptions;
+pub use self::parking::DeadLetterError;
 use self::shared::Shared;
 pub use self::status::{RelayFailure, RelayStatus};
 use super::{Broker, Publisher};
-use crate::store::{CheckpointStore, EventFilter, EventStore, StoreError};
+use crate::store::{CheckpointStore, DeadLetterStore, EventFilter, EventStore, StoreError};
 
 /// Publishes the messages of one [`Publisher`] to a [`Broker`], after their events commit.
 ///
@@ -97,7 +99,7 @@ impl<S, B, P> std::fmt::Debug for Relay<S, B, P> {
 
 impl<S, B, P> Relay<S, B, P>
 where
-    S: EventStore + CheckpointStore + Clone,
+    S: EventStore + CheckpointStore + DeadLetterStore + Clone,
     B: Broker,
     P: Publisher,
 {
@@ -134,9 +136,12 @@ where
     /// broker (retrying while it is unavailable), then publishes.
     pub async fn spawn(self) -> Result<RelayHandle, StoreError> {
         let checkpoint = self.store.checkpoint(&P::checkpoint_key()).await?;
+        let owner = task::Relay::<S, B, P>::owner();
+        let parked = parking::parked_streams(&self.store, &owner).await?;
         let shared = Arc::new(Shared::new(P::NAME, checkpoint));
+        let (requests, requested) = tokio::sync::mpsc::unbounded_channel();
         let relay = task::Relay {
-            store: self.store,
+            store: self.store.clone(),
             broker: self.broker,
             publisher: self.publisher,
             options: self.options,
@@ -149,7 +154,10 @@ where
             in_flight: VecDeque::new(),
             streams_in_flight: Default::default(),
             caught_up: false,
+            parked,
+            requests: requested,
         };
+        let dead_letters: Arc<dyn DeadLetterStore> = Arc::new(self.store.clone());
         let watched = Arc::clone(&shared);
         let task = tokio::spawn(async move {
             if let Err(panic) = crate::caught::caught(relay.run()).await {
@@ -165,6 +173,12 @@ where
                     }));
             }
         });
-        Ok(RelayHandle { shared, task })
+        Ok(RelayHandle {
+            shared,
+            task,
+            requests,
+            dead_letters,
+            owner,
+        })
     }
 }

@@ -14,15 +14,19 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
+use super::parking::{Parked, Request};
 use super::shared::Shared;
 use super::{RelayFailure, RelayOptions, RelayStatus};
 use crate::messaging::{Ack, Broker, OutgoingMessage, Publisher};
-use crate::store::{CheckpointStore, EventFilter, EventStore, RecordedEvent, StoreError};
+use crate::store::{
+    CheckpointStore, DeadLetterStore, EventFilter, EventStore, RecordedEvent, StoreError,
+};
 
 /// An event read, mapped as it was read (the record is not kept).
 pub(super) struct Read {
     position: u64,
     stream_id: String,
+    event_id: uuid::Uuid,
     /// Its message, none, or why it has none.
     mapped: Result<Option<OutgoingMessage>, String>,
 }
@@ -46,7 +50,7 @@ fn stream_key(stream_id: &str) -> StreamKey {
 }
 
 /// Why a round stopped.
-enum Trouble {
+pub(super) enum Trouble {
     /// The broker or the store is unavailable: send again from the acknowledged prefix.
     Unavailable(String),
     /// The event at `position` cannot be published.
@@ -87,11 +91,15 @@ pub(super) struct Relay<S, B, P> {
     pub(super) streams_in_flight: HashSet<StreamKey>,
     /// The last read came back short.
     pub(super) caught_up: bool,
+    /// The streams parked behind a dead letter.
+    pub(super) parked: Parked,
+    /// What operators ask.
+    pub(super) requests: tokio::sync::mpsc::UnboundedReceiver<Request>,
 }
 
 impl<S, B, P> Relay<S, B, P>
 where
-    S: EventStore + CheckpointStore,
+    S: EventStore + CheckpointStore + DeadLetterStore,
     B: Broker,
     P: Publisher,
 {
@@ -107,6 +115,9 @@ where
         loop {
             if *stop.borrow() {
                 break;
+            }
+            while let Ok(request) = self.requests.try_recv() {
+                self.serve(request).await;
             }
             let round = tokio::select! {
                 round = self.round() => round,
@@ -125,6 +136,10 @@ where
                         () = changed(&mut notifications) => true,
                         () = tokio::time::sleep(self.options.poll_interval) => false,
                         () = self.shared.wake.notified() => false,
+                        Some(request) = self.requests.recv() => {
+                            self.serve(request).await;
+                            false
+                        }
                         _ = stop.changed() => break,
                     };
                     if woken {
@@ -232,6 +247,7 @@ where
                 buffer.push_back(Read {
                     position: event.position,
                     stream_id: event.stream_id.clone(),
+                    event_id: event.event_id,
                     mapped: map(publisher, event),
                 });
                 ControlFlow::Continue(())
@@ -285,39 +301,43 @@ where
             let Some(Read {
                 position,
                 stream_id,
+                event_id,
                 mapped,
             }) = self.buffer.pop_front()
             else {
                 return Ok(());
             };
             // A failure empties the buffer and reads again after the acknowledged prefix.
-            let message = if self.shared.skips(position) {
+            let mapped = if self.shared.skips(position) {
                 tracing::warn!(
                     publisher = P::NAME,
                     position,
                     "skipping an event, as an operator asked"
                 );
-                None
+                Ok(None)
+            } else if self.parked.contains_key(&stream_id) {
+                Err(String::new())
             } else {
-                mapped.map_err(|message| Trouble::Failed {
-                    position,
-                    stream_id: Some(stream_id.clone()),
-                    message,
-                })?
+                mapped
             };
-            let sent = match message {
+            let sent = match mapped.transpose() {
                 None => None,
-                Some(message) => match self.broker.send(message).await {
+                // Its stream waits behind a dead letter, or it cannot be mapped: a dead
+                // letter, and the stream parked.
+                Some(Err(error)) => {
+                    self.dead_letter(position, &stream_id, event_id, error)
+                        .await?;
+                    None
+                }
+                Some(Ok(message)) => match self.broker.send(message).await {
                     Ok(ack) => Some((stream, ack)),
                     Err(error) if error.is_transient() => {
                         return Err(Trouble::Unavailable(error.to_string()));
                     }
                     Err(error) => {
-                        return Err(Trouble::Failed {
-                            position,
-                            stream_id: Some(stream_id),
-                            message: error.to_string(),
-                        });
+                        self.dead_letter(position, &stream_id, event_id, error.to_string())
+                            .await?;
+                        None
                     }
                 },
             };
@@ -354,23 +374,44 @@ where
                 self.streams_in_flight.remove(&stream);
             }
             match acked {
-                Ok(()) => {
-                    self.acked = position;
-                    self.shared.published.send_replace(position);
-                }
+                Ok(()) => {}
                 Err(error) if error.is_transient() => {
                     return Err(Trouble::Unavailable(error.to_string()));
                 }
+                // Refused for good after it was sent: a dead letter, like a refusal at
+                // once. (No later message of its stream was sent: one per stream.)
                 Err(error) => {
-                    return Err(Trouble::Failed {
+                    let event = self.event_at(position).await?;
+                    self.dead_letter(
                         position,
-                        stream_id: None,
-                        message: error.to_string(),
-                    });
+                        &event.stream_id,
+                        event.event_id,
+                        error.to_string(),
+                    )
+                    .await?;
                 }
             }
+            self.acked = position;
+            self.shared.published.send_replace(position);
         }
         Ok(())
+    }
+
+    /// The consumed event at `position`, read again.
+    async fn event_at(&mut self, position: u64) -> Result<RecordedEvent, Trouble> {
+        let events = self
+            .store
+            .read_all(position - 1, 1, &self.filter)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        events
+            .into_iter()
+            .find(|event| event.position == position)
+            .ok_or_else(|| {
+                Trouble::Unavailable(format!(
+                    "the event at position {position} does not read back"
+                ))
+            })
     }
 
     /// Moves the stored checkpoint to the acknowledged prefix.
@@ -446,7 +487,7 @@ where
     }
 
     /// Waits for every acknowledgement in flight, in order, up to the first failure.
-    async fn receive_all(&mut self) -> Result<(), Trouble> {
+    pub(super) async fn receive_all(&mut self) -> Result<(), Trouble> {
         while !self.in_flight.is_empty() {
             self.receive(true).await?;
         }
@@ -455,7 +496,7 @@ where
 }
 
 /// The message `event` maps to, or why it has none (a mapping that fails or panics).
-fn map<P: Publisher>(
+pub(super) fn map<P: Publisher>(
     publisher: &P,
     event: &RecordedEvent,
 ) -> Result<Option<OutgoingMessage>, String> {
