@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub mod nats;
 pub mod proxy;
+pub mod rabbitmq;
 pub mod raw_sql;
 
 use annals::store::{InMemoryStore, PostgresOptions, PostgresStore, SqliteStore};

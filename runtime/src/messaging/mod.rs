@@ -35,3 +35,6 @@ pub use annals_macros::Publisher;
 
 #[cfg(feature = "nats")]
 pub mod nats;
+
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
