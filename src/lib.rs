@@ -3,3 +3,4 @@
 
 pub mod bank;
 pub mod orders;
+pub mod shipping;
