@@ -94,25 +94,53 @@ async fn run(broker: Broker) -> Result<(), Error> {
 
     let (relay, consumer, via, cleanup) = match &broker {
         Broker::Nats(url) => {
-            let stream = format!("ANNALS_EXAMPLE_{run}").to_uppercase();
-            let relay_broker = JetStreamBroker::connect(url, &stream, ["orders.>"]).await?;
-            let context = relay_broker.context().clone();
+            // One stream takes the orders' subjects, kept between runs (JetStream lets no
+            // two streams share subjects): the one there is, or ours. A consumer of this
+            // run's own reads it from now on.
+            let client = async_nats::connect(url).await?;
+            let context = async_nats::jetstream::new(client);
+            let stream = match context.stream_by_subject("orders.placed.v1").await {
+                Ok(existing) => existing,
+                Err(_) => "ANNALS_EXAMPLE_ORDERS".to_owned(),
+            };
+            let stream_config = async_nats::jetstream::stream::Config {
+                name: stream.clone(),
+                subjects: vec!["orders.>".into()],
+                ..Default::default()
+            };
+            let relay_broker = JetStreamBroker::new(context.clone(), stream_config);
             let relay = Relay::new(orders_db.clone(), relay_broker, OrderMessages)
                 .spawn()
                 .await?;
+            let durable = format!("shipping-{run}");
+            let config = async_nats::jetstream::consumer::pull::Config {
+                durable_name: Some(durable.clone()),
+                filter_subject: "orders.>".into(),
+                ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+                deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::New,
+                ..Default::default()
+            };
             // The stream exists once the relay has prepared it.
+            let mut tries = 0;
             let source = loop {
-                match JetStreamSource::durable(&context, &stream, "shipping", "orders.>").await {
+                match JetStreamSource::with_config(&context, &stream, config.clone()).await {
                     Ok(source) => break source,
-                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    Err(error) if tries == 100 => return Err(error.into()),
+                    Err(_) => tries += 1,
                 }
+                tokio::time::sleep(Duration::from_millis(50)).await;
             };
             let inbox = ShippingInbox {
                 shipments: Repository::new(shipping_db.clone()),
             };
             let consumer = Consumer::new(source, inbox, shipping_db.clone()).spawn();
             let via = format!("NATS JetStream, stream {stream}");
-            (relay, consumer, via, Cleanup::Stream(context, stream))
+            (
+                relay,
+                consumer,
+                via,
+                Cleanup::Consumer(context, stream, durable),
+            )
         }
         Broker::RabbitMq(url) => {
             let exchange = format!("annals-example-{run}");
@@ -237,15 +265,19 @@ async fn stop(relay: RelayHandle, consumer: ConsumerHandle) {
 
 /// What this run made on the broker, removed at its end.
 enum Cleanup {
-    Stream(async_nats::jetstream::Context, String),
+    Consumer(async_nats::jetstream::Context, String, String),
     Exchange(String, String, String),
 }
 
 impl Cleanup {
     async fn run(self) -> Result<(), Error> {
         match self {
-            Cleanup::Stream(context, stream) => {
-                context.delete_stream(&stream).await?;
+            Cleanup::Consumer(context, stream, durable) => {
+                context
+                    .get_stream(stream)
+                    .await?
+                    .delete_consumer(&durable)
+                    .await?;
             }
             Cleanup::Exchange(url, exchange, queue) => {
                 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
