@@ -10,10 +10,11 @@ use std::time::Duration;
 use annals::messaging::nats::{JetStreamBroker, JetStreamSource};
 use annals::messaging::{
     Consumer, ConsumerHandle, ConsumerOptions, HandlerError, IncomingMessage, MessageHandler,
-    Relay, RelayHandle,
+    Relay, RelayHandle, SqlInbox, SqlMessageHandler,
 };
 use annals::store::{
-    DeadLetterStore, EventStore, InMemoryStore, Metadata, SnapshotStore, SqliteStore,
+    DeadLetterStore, EventStore, InMemoryStore, Metadata, SnapshotStore, SqlStatement, SqlTarget,
+    SqliteStore,
 };
 use annals::{Repository, Uuid};
 use async_nats::jetstream;
@@ -131,13 +132,13 @@ async fn crashing_consumer_child() {
     ) else {
         return;
     };
-    struct CrashAfter<S> {
-        inner: RecordShipments<S>,
+    struct CrashAfter<H> {
+        inner: H,
         after: u64,
         handled: std::sync::atomic::AtomicU64,
     }
     #[annals::async_trait]
-    impl<S: EventStore + SnapshotStore + Clone> MessageHandler for CrashAfter<S> {
+    impl<H: MessageHandler> MessageHandler for CrashAfter<H> {
         async fn handle(&self, message: &IncomingMessage) -> Result<(), HandlerError> {
             self.inner.handle(message).await?;
             let handled = self
@@ -154,13 +155,112 @@ async fn crashing_consumer_child() {
     let context = shared_jetstream().await.unwrap();
     let store = SqliteStore::open(&path).unwrap();
     let source = placed_orders(&context, &name, "shipping", Duration::from_secs(1)).await;
-    let handler = CrashAfter {
-        inner: shipping(&store),
-        after: crash_after.parse().unwrap(),
-        handled: Default::default(),
+    let after = crash_after.parse().unwrap();
+    let _consumer: ConsumerHandle = if std::env::var("ANNALS_INBOX").is_ok_and(|v| v == "sql") {
+        let handler = CrashAfter {
+            inner: SqlInbox::new(store.clone(), "shipping", Parcels),
+            after,
+            handled: Default::default(),
+        };
+        Consumer::new(source, handler, store.clone()).spawn()
+    } else {
+        let handler = CrashAfter {
+            inner: shipping(&store),
+            after,
+            handled: Default::default(),
+        };
+        Consumer::new(source, handler, store.clone()).spawn()
     };
-    let _consumer: ConsumerHandle = Consumer::new(source, handler, store.clone()).spawn();
     std::future::pending::<()>().await;
+}
+
+/// Each placed order becomes a row of `parcels` (no key: a row twice would show).
+struct Parcels;
+
+impl SqlMessageHandler for Parcels {
+    fn statements(&self, message: &IncomingMessage) -> Result<Vec<SqlStatement>, HandlerError> {
+        let placed: messaging::OrderPlacedV1 = message.json()?;
+        Ok(vec![SqlStatement {
+            sql: "INSERT INTO parcels (order_id, total) VALUES ($1, $2)".into(),
+            params: vec![placed.order_id.into(), placed.total.into()],
+        }])
+    }
+}
+
+/// The same with the SQL inbox: the parcel rows and the inbox record commit together, so
+/// the redelivered message adds no row.
+#[tokio::test]
+async fn a_sql_inbox_consumer_killed_after_its_commit_and_before_its_ack_has_no_double_effect() {
+    let Some(context) = shared_jetstream().await else {
+        return;
+    };
+    let name = fresh_name("SQLINBOX");
+    let orders = InMemoryStore::new();
+    let relay = orders_relay(&orders, &name).await;
+    let mut last = 0;
+    for round in 0..10 {
+        for order in ["a", "b", "c"] {
+            last = record(&orders, order, vec![placed(round)]).await;
+        }
+    }
+    relay.wait_for(last, WAIT).await.unwrap();
+    let path = services::sqlite_path("parcels");
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .prepare_read_model(&[
+            "CREATE TABLE parcels (order_id TEXT NOT NULL, total BIGINT NOT NULL)".into(),
+        ])
+        .await
+        .unwrap();
+
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "crashing_consumer_child",
+            "--test-threads=1",
+        ])
+        .env("ANNALS_SHIPPING_DB", &path)
+        .env("ANNALS_STREAM", &name)
+        .env("ANNALS_CRASH_AFTER", "5")
+        .env("ANNALS_INBOX", "sql")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child consumer died");
+    let count = |store: SqliteStore| async move {
+        match store
+            .query("SELECT count(*) FROM parcels", &[])
+            .await
+            .unwrap()[0][0]
+        {
+            annals::store::SqlValue::Int(n) => n,
+            ref other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        count(store.clone()).await,
+        5,
+        "five messages committed before the crash"
+    );
+
+    let source = placed_orders(&context, &name, "shipping", Duration::from_secs(1)).await;
+    let options =
+        ConsumerOptions::default().with_backoff(Duration::from_millis(50), Duration::from_secs(1));
+    let handler = SqlInbox::new(store.clone(), "shipping", Parcels);
+    let consumer = Consumer::new(source, handler, store.clone())
+        .with_options(options)
+        .spawn();
+    let status = consumer.wait_handled(26, WAIT).await;
+    assert_eq!(
+        status.handled, 26,
+        "the 25 left and the unacknowledged one: {status:?}"
+    );
+    consumer.stop().await;
+    assert_eq!(count(store.clone()).await, 30, "30 parcels, none twice");
+    relay.stop().await;
+    context.delete_stream(&name).await.unwrap();
 }
 
 /// A consumer process that dies after its command committed and before the broker heard

@@ -16,6 +16,7 @@ mod message;
 mod publisher;
 mod relay;
 mod source;
+mod sql_inbox;
 
 pub use self::broker::{Ack, Broker, BrokerError};
 pub use self::consumer::{
@@ -28,6 +29,7 @@ pub use self::relay::{
     DeadLetterError, Relay, RelayFailure, RelayHandle, RelayOptions, RelayStatus, RelayWaitError,
 };
 pub use self::source::{Delivery, MessageSource, Settle};
+pub use self::sql_inbox::{SqlInbox, SqlMessageHandler};
 
 /// Derives [`Publisher`](trait@Publisher). See the trait for the attribute reference.
 #[cfg(feature = "derive")]

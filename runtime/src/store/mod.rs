@@ -10,8 +10,9 @@
 //!   events under one name.
 //! - **Capabilities** beside the log, each a trait a backend implements: snapshots
 //!   ([`SnapshotStore`]), checkpoints of the log's readers ([`CheckpointStore`]), SQL read
-//!   models committed with their checkpoint ([`SqlTarget`]) and dead letters of relays and
-//!   consumers ([`DeadLetterStore`]).
+//!   models committed with their checkpoint ([`SqlTarget`]), consumers' inboxes committed
+//!   with their statements ([`InboxStore`]) and dead letters of relays and consumers
+//!   ([`DeadLetterStore`]).
 //!
 //! Every backend passes the same conformance suite (`annals::testing::conformance`, feature
 //! `testing`), which a third-party backend can run too.
@@ -26,6 +27,7 @@ mod expected_version;
 mod filter;
 mod head;
 mod hidden;
+mod inbox;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -45,6 +47,7 @@ pub use self::event_store::{
 pub use self::expected_version::ExpectedVersion;
 pub use self::filter::EventFilter;
 pub use self::hidden::HiddenAppends;
+pub use self::inbox::InboxStore;
 pub use self::memory::InMemoryStore;
 #[cfg(feature = "postgres")]
 pub use self::postgres::{Migration, PostgresOptions, PostgresStore};

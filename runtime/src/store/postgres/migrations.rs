@@ -107,6 +107,17 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     );
     "#,
     ),
+    (
+        "0008_inbox",
+        r#"
+    CREATE TABLE {schema}.inbox (
+        consumer    text        NOT NULL,
+        message_id  uuid        NOT NULL,
+        handled_at  timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer, message_id)
+    );
+    "#,
+    ),
 ];
 
 impl PostgresStore {

@@ -22,6 +22,7 @@ mod codec;
 mod dead_letters;
 mod error;
 mod event_store;
+mod inbox;
 mod migrations;
 mod notifications;
 mod options;

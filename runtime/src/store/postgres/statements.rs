@@ -36,6 +36,9 @@ pub(super) struct Sql {
     /// An owner's dead letters, oldest first (`dead_letters::read_letter` reads the columns).
     pub(super) dead_letters: String,
     pub(super) remove_dead_letter: String,
+    /// Records a handled message, unless its consumer's inbox holds it (no row back then).
+    pub(super) add_to_inbox: String,
+    pub(super) inbox_holds: String,
 }
 
 const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at, correlation_id, causation_id";
@@ -175,6 +178,10 @@ impl Sql {
             remove_dead_letter: format!(
                 "DELETE FROM {s}.dead_letters WHERE owner = $1 AND id = $2 RETURNING id"
             ),
+            add_to_inbox: format!(
+                "INSERT INTO {s}.inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1"
+            ),
+            inbox_holds: format!("SELECT 1 FROM {s}.inbox WHERE consumer = $1 AND message_id = $2"),
         }
     }
 }

@@ -86,6 +86,15 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         UNIQUE (owner, message_id)
     );",
     ),
+    (
+        "0008_inbox",
+        "CREATE TABLE annals_inbox (
+        consumer    TEXT    NOT NULL,
+        message_id  BLOB    NOT NULL,
+        handled_at  INTEGER NOT NULL,
+        PRIMARY KEY (consumer, message_id)
+    );",
+    ),
 ];
 
 pub(super) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {

@@ -13,6 +13,7 @@ mod codec;
 mod dead_letters;
 mod error;
 mod event_store;
+mod inbox;
 mod migrations;
 mod options;
 mod read_model;

@@ -40,7 +40,7 @@ fn move_checkpoint(tx: &Connection, name: &str, from: u64, to: u64) -> Result<bo
 
 /// Runs `statements` one after the other in `tx`. A batch repeats a few statement texts
 /// many times: each is rewritten and prepared once per batch, not once per event.
-fn execute_all(tx: &Connection, statements: &[SqlStatement]) -> Result<(), StoreError> {
+pub(super) fn execute_all(tx: &Connection, statements: &[SqlStatement]) -> Result<(), StoreError> {
     let mut prepared: Vec<(&str, rusqlite::CachedStatement<'_>)> = Vec::new();
     for statement in statements {
         let index = match prepared.iter().position(|(sql, _)| *sql == &*statement.sql) {
@@ -63,7 +63,7 @@ fn execute_all(tx: &Connection, statements: &[SqlStatement]) -> Result<(), Store
 impl SqliteStore {
     /// Runs `work` in an `IMMEDIATE` transaction of the writer, committing when it returns
     /// `Ok(true)`, rolling back otherwise.
-    async fn write_transaction(
+    pub(super) async fn write_transaction(
         &self,
         mut work: impl FnMut(&Connection) -> Result<bool, StoreError>,
     ) -> Result<bool, StoreError> {

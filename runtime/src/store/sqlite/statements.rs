@@ -112,3 +112,10 @@ pub(super) const DEAD_LETTERS: &str = "SELECT id, owner, position, stream_id, ev
 
 pub(super) const REMOVE_DEAD_LETTER: &str =
     "DELETE FROM annals_dead_letters WHERE owner = ?1 AND id = ?2";
+
+/// Records a handled message, unless its consumer's inbox holds it.
+pub(super) const ADD_TO_INBOX: &str =
+    "INSERT OR IGNORE INTO annals_inbox (consumer, message_id, handled_at) VALUES (?1, ?2, ?3)";
+
+pub(super) const INBOX_HOLDS: &str =
+    "SELECT 1 FROM annals_inbox WHERE consumer = ?1 AND message_id = ?2";

@@ -20,6 +20,7 @@
 //! | `snapshots` | [`SnapshotStore`](crate::store::SnapshotStore) (and `EventStore`) | the latest snapshot per stream, never replaced by an older one; temporal loads through the repository |
 //! | `checkpoints` | [`CheckpointStore`](crate::store::CheckpointStore) | conditional moves, one winner among racing runners |
 //! | `dead_letters` | [`DeadLetterStore`](crate::store::DeadLetterStore) | letters per owner, each position or message once, read back whole and in log order, removed one by one |
+//! | `inboxes` | [`InboxStore`](crate::store::InboxStore) | a message's statements committed with its inbox record, once; nothing of a refused one |
 //! | `sql_read_models` | [`SqlTarget`](crate::store::SqlTarget) | statements committed with their checkpoint, all or nothing; resets; views switched forward only; queries |
 //!
 //! `store:` is an expression of type `impl Future<Output = S>`, evaluated once per case;
@@ -36,6 +37,7 @@ mod checkpoints;
 mod dead_letters;
 mod expected_versions;
 mod idempotence;
+mod inbox;
 mod log;
 mod positions;
 mod read_models;
@@ -49,6 +51,7 @@ pub use self::checkpoints::*;
 pub use self::dead_letters::*;
 pub use self::expected_versions::*;
 pub use self::idempotence::*;
+pub use self::inbox::*;
 pub use self::log::*;
 pub use self::positions::*;
 pub use self::read_models::*;
@@ -160,6 +163,12 @@ macro_rules! __annals_conformance_suite {
             a_dead_letter_is_recorded_once,
             dead_letters_come_back_in_log_order,
             a_removed_dead_letter_is_gone,
+        );
+    };
+    (@suite inboxes ($factory:expr)) => {
+        $crate::testing::conformance_suite!(@cases ($factory);
+            a_message_commits_its_statements_once,
+            a_refused_statement_leaves_no_inbox_record,
         );
     };
     (@suite sql_read_models ($factory:expr)) => {

@@ -6,7 +6,7 @@ use crate::store::SqlStatement;
 use super::support::*;
 
 /// A table of this case: `(k TEXT PRIMARY KEY, n BIGINT NOT NULL)`, created.
-async fn table<S: SqlTarget>(store: &S, case: &Case, base: &str) -> String {
+pub(super) async fn table<S: SqlTarget>(store: &S, case: &Case, base: &str) -> String {
     let table = case.table(base);
     store
         .prepare_read_model(&[format!(
@@ -18,7 +18,7 @@ async fn table<S: SqlTarget>(store: &S, case: &Case, base: &str) -> String {
 }
 
 /// `INSERT INTO table (k, n) VALUES (k, n)`, adding to `n` when `k` is there.
-fn add(table: &str, k: &str, n: i64) -> SqlStatement {
+pub(super) fn add(table: &str, k: &str, n: i64) -> SqlStatement {
     SqlStatement {
         sql: format!(
             "INSERT INTO {table} (k, n) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET n = {table}.n + excluded.n"
@@ -29,7 +29,7 @@ fn add(table: &str, k: &str, n: i64) -> SqlStatement {
 }
 
 /// The rows `(k, n)` of `table`, by `k`.
-async fn rows<S: SqlTarget>(store: &S, table: &str) -> Vec<(String, i64)> {
+pub(super) async fn rows<S: SqlTarget>(store: &S, table: &str) -> Vec<(String, i64)> {
     let rows = store
         .query(&format!("SELECT k, n FROM {table} ORDER BY k"), &[])
         .await
