@@ -7,9 +7,10 @@ mod services;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use annals::messaging::nats::JetStreamBroker;
+use annals::messaging::Consumer;
+use annals::messaging::nats::{JetStreamBroker, JetStreamSource};
 use annals::messaging::{Publisher, Relay, RelayOptions, RelayStatus, headers};
-use annals::store::{CheckpointStore, InMemoryStore};
+use annals::store::{CheckpointStore, EventStore, InMemoryStore};
 use async_nats::jetstream;
 use messaging::{OrderMessages, note, placed, record, shipped};
 use services::nats::{
@@ -181,7 +182,7 @@ async fn a_broker_killed_and_restarted_mid_run_loses_nothing_and_keeps_each_stre
 /// orders of the SQLite file `ANNALS_RELAY_DB` into the JetStream stream
 /// `ANNALS_RELAY_STREAM` until killed.
 #[tokio::test]
-#[ignore = "the child process of a_relay_killed_20_times_while_commands_run_publishes_every_event_once_in_order"]
+#[ignore = "the child process of a_relay_killed_20_times_while_commands_run_delivers_each_event_once_in_order"]
 async fn relay_child() {
     let (Ok(path), Ok(name)) = (
         std::env::var("ANNALS_RELAY_DB"),
@@ -216,9 +217,10 @@ fn jitter() -> Duration {
 
 /// The relay's process SIGKILLed at random points 20 times while commands run: every event
 /// is in the stream once, each stream's in order (what was not checkpointed is sent again,
-/// and JetStream drops what it already has by message id).
+/// and JetStream drops what it already has by message id), and reaches a consumer's effect
+/// once, in order.
 #[tokio::test]
-async fn a_relay_killed_20_times_while_commands_run_publishes_every_event_once_in_order() {
+async fn a_relay_killed_20_times_while_commands_run_delivers_each_event_once_in_order() {
     let Some(context) = shared_jetstream().await else {
         return;
     };
@@ -304,9 +306,57 @@ async fn a_relay_killed_20_times_while_commands_run_publishes_every_event_once_i
                     .unwrap(),
             );
     }
+    let per_stream: HashMap<String, u64> = versions
+        .iter()
+        .map(|(stream, versions)| (stream.to_string(), versions.len() as u64))
+        .collect();
     for (stream, versions) in versions {
         let expected: Vec<u64> = (1..=versions.len() as u64).collect();
         assert_eq!(versions, expected, "{stream} in order");
+    }
+
+    // And into a consumer's effect: each placement becomes one shipment, each order's in
+    // the order placed (the payload's total is the round it was placed in).
+    let shipping = InMemoryStore::new();
+    let source = JetStreamSource::durable(
+        &context,
+        &name,
+        "shipping",
+        &format!("{}.placed", name.to_lowercase()),
+    )
+    .await
+    .unwrap();
+    let handler = messaging::shipping::RecordShipments {
+        shipments: annals::Repository::new(shipping.clone()),
+    };
+    let consumer = Consumer::new(source, handler, shipping.clone()).spawn();
+    let status = consumer.wait_handled(head, WAIT).await;
+    assert_eq!(status.handled, head, "{status:?}");
+    consumer.stop().await;
+    for (stream, count) in per_stream {
+        let order = stream.trim_start_matches("order-");
+        let shipments = shipping
+            .read_stream(&format!("shipments-{order}"), 1, usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(
+            shipments.len() as u64,
+            count,
+            "order {order}: each event's effect once"
+        );
+        let totals: Vec<i64> = shipments
+            .iter()
+            .map(|e| {
+                serde_json::from_slice::<serde_json::Value>(&e.payload).unwrap()["total"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        let expected: Vec<i64> = (0..count as i64).collect();
+        assert_eq!(
+            totals, expected,
+            "order {order}: effects in the order placed"
+        );
     }
     context.delete_stream(&name).await.unwrap();
 }
