@@ -411,3 +411,35 @@ async fn a_poison_event_parks_its_stream_only_and_a_replay_after_the_fix_deliver
     );
     context.delete_stream(&name).await.unwrap();
 }
+
+/// A message over the server's payload limit is refused for good: a dead letter that parks
+/// its stream, while other streams reach JetStream.
+#[tokio::test]
+async fn a_message_over_the_servers_payload_limit_is_a_dead_letter() {
+    let Some(context) = shared_jetstream().await else {
+        return;
+    };
+    let name = fresh_name("TOOBIG");
+    let (config, publisher) = stream_config(&name);
+    let store = InMemoryStore::new();
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let too_big = record(&store, "a", vec![shipped(&huge)]).await;
+    let last = record(&store, "b", vec![placed(1)]).await;
+    let broker = JetStreamBroker::connect(&nats_url(), &name, config.subjects.clone())
+        .await
+        .unwrap();
+    let relay = Relay::new(store.clone(), broker, publisher)
+        .spawn()
+        .await
+        .unwrap();
+    relay.wait_for(last, WAIT).await.unwrap();
+    let letters = relay.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].position, Some(too_big));
+    assert!(letters[0].error.contains("refused"), "{}", letters[0].error);
+    let messages = stream_messages(&context, &name).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(header(&messages[0], headers::STREAM_ID), Some("order-b"));
+    relay.stop().await;
+    context.delete_stream(&name).await.unwrap();
+}
