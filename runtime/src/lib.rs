@@ -99,6 +99,7 @@
 extern crate self as annals;
 
 mod aggregate;
+mod backoff;
 mod caught;
 mod command;
 #[doc(hidden)]

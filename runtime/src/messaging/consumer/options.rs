@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::backoff::Backoff;
+
 /// How a consumer retries a message whose handler fails.
 ///
 /// ```
@@ -17,8 +19,7 @@ use std::time::Duration;
 #[non_exhaustive]
 pub struct ConsumerOptions {
     pub(super) max_deliveries: u32,
-    pub(super) initial_backoff: Duration,
-    pub(super) max_backoff: Duration,
+    pub(super) backoff: Backoff,
 }
 
 impl Default for ConsumerOptions {
@@ -26,8 +27,7 @@ impl Default for ConsumerOptions {
     fn default() -> Self {
         ConsumerOptions {
             max_deliveries: 5,
-            initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(60),
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
         }
     }
 }
@@ -43,8 +43,7 @@ impl ConsumerOptions {
     /// The delay before the second delivery (doubled for each further one), and the
     /// longest.
     pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.initial_backoff = initial;
-        self.max_backoff = max;
+        self.backoff = Backoff::new(initial, max);
         self
     }
 
@@ -55,8 +54,6 @@ impl ConsumerOptions {
 
     /// The delay before delivery `delivery + 1`.
     pub(super) fn delay_after(&self, delivery: u32) -> Duration {
-        self.initial_backoff
-            .saturating_mul(1 << delivery.saturating_sub(1).min(16))
-            .min(self.max_backoff)
+        self.backoff.after(delivery)
     }
 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::backoff::Backoff;
+
 /// How a relay reads, publishes and waits.
 ///
 /// ```
@@ -19,8 +21,7 @@ pub struct RelayOptions {
     pub(super) batch_size: usize,
     pub(super) max_in_flight: usize,
     pub(super) poll_interval: Duration,
-    pub(super) initial_backoff: Duration,
-    pub(super) max_backoff: Duration,
+    pub(super) backoff: Backoff,
 }
 
 impl Default for RelayOptions {
@@ -31,8 +32,7 @@ impl Default for RelayOptions {
             batch_size: 1_000,
             max_in_flight: 1_000,
             poll_interval: Duration::from_millis(250),
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(30),
+            backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(30)),
         }
     }
 }
@@ -59,8 +59,7 @@ impl RelayOptions {
 
     /// The pause after a first failure (doubled after each further one), and the longest.
     pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.initial_backoff = initial;
-        self.max_backoff = max;
+        self.backoff = Backoff::new(initial, max);
         self
     }
 
@@ -76,8 +75,6 @@ impl RelayOptions {
 
     /// The pause after `failures` failures in a row.
     pub(super) fn backoff_after(&self, failures: u32) -> Duration {
-        self.initial_backoff
-            .saturating_mul(1 << failures.saturating_sub(1).min(16))
-            .min(self.max_backoff)
+        self.backoff.after(failures)
     }
 }

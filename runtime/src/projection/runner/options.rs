@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::backoff::Backoff;
+
 /// How a runner reads and waits.
 ///
 /// ```
@@ -18,8 +20,7 @@ use std::time::Duration;
 pub struct RunnerOptions {
     pub(super) batch_size: usize,
     pub(super) poll_interval: Duration,
-    pub(super) initial_backoff: Duration,
-    pub(super) max_backoff: Duration,
+    pub(super) backoff: Backoff,
 }
 
 impl Default for RunnerOptions {
@@ -28,8 +29,7 @@ impl Default for RunnerOptions {
         RunnerOptions {
             batch_size: 1_000,
             poll_interval: Duration::from_millis(250),
-            initial_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_secs(5),
+            backoff: Backoff::new(Duration::from_millis(10), Duration::from_secs(5)),
         }
     }
 }
@@ -50,8 +50,7 @@ impl RunnerOptions {
 
     /// The pause after a first failure (doubled after each further one), and the longest.
     pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.initial_backoff = initial;
-        self.max_backoff = max;
+        self.backoff = Backoff::new(initial, max);
         self
     }
 
@@ -74,8 +73,6 @@ impl RunnerOptions {
     /// The pause after `failures` failures in a row: exponential from the initial backoff,
     /// capped at the longest.
     pub(super) fn backoff_after(&self, failures: u32) -> Duration {
-        self.initial_backoff
-            .saturating_mul(1 << failures.saturating_sub(1).min(16))
-            .min(self.max_backoff)
+        self.backoff.after(failures)
     }
 }
