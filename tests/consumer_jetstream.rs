@@ -61,6 +61,43 @@ async fn placed_orders(
     panic!("no stream {name}");
 }
 
+/// The orders service with 30 placements (10 rounds over orders a, b, c), all relayed to
+/// the stream `name`.
+async fn thirty_placements_relayed(name: &str) -> RelayHandle {
+    let orders = InMemoryStore::new();
+    let relay = orders_relay(&orders, name).await;
+    let mut last = 0;
+    for round in 0..10 {
+        for order in ["a", "b", "c"] {
+            last = record(&orders, order, vec![placed(round)]).await;
+        }
+    }
+    relay.wait_for(last, WAIT).await.unwrap();
+    relay
+}
+
+/// Runs `crashing_consumer_child` on the SQLite file `path` and the stream `name`, its
+/// handler keyed commands or the SQL inbox (`inbox`), until it aborts after its fifth
+/// message's commit.
+fn crash_a_consumer_after_five(path: &std::path::Path, name: &str, inbox: &str) {
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "crashing_consumer_child",
+            "--test-threads=1",
+        ])
+        .env("ANNALS_SHIPPING_DB", path)
+        .env("ANNALS_STREAM", name)
+        .env("ANNALS_CRASH_AFTER", "5")
+        .env("ANNALS_INBOX", inbox)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child consumer died");
+}
+
 fn shipping<S: EventStore + SnapshotStore + Clone>(store: &S) -> RecordShipments<S> {
     RecordShipments {
         shipments: Repository::new(store.clone()),
@@ -195,15 +232,7 @@ async fn a_sql_inbox_consumer_killed_after_its_commit_and_before_its_ack_has_no_
         return;
     };
     let name = fresh_name("SQLINBOX");
-    let orders = InMemoryStore::new();
-    let relay = orders_relay(&orders, &name).await;
-    let mut last = 0;
-    for round in 0..10 {
-        for order in ["a", "b", "c"] {
-            last = record(&orders, order, vec![placed(round)]).await;
-        }
-    }
-    relay.wait_for(last, WAIT).await.unwrap();
+    let relay = thirty_placements_relayed(&name).await;
     let path = services::sqlite_path("parcels");
     let store = SqliteStore::open(&path).unwrap();
     store
@@ -213,22 +242,7 @@ async fn a_sql_inbox_consumer_killed_after_its_commit_and_before_its_ack_has_no_
         .await
         .unwrap();
 
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "crashing_consumer_child",
-            "--test-threads=1",
-        ])
-        .env("ANNALS_SHIPPING_DB", &path)
-        .env("ANNALS_STREAM", &name)
-        .env("ANNALS_CRASH_AFTER", "5")
-        .env("ANNALS_INBOX", "sql")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(!status.success(), "the child consumer died");
+    crash_a_consumer_after_five(&path, &name, "sql");
     let count = |store: SqliteStore| async move {
         match store
             .query("SELECT count(*) FROM parcels", &[])
@@ -272,33 +286,11 @@ async fn a_consumer_killed_after_its_commit_and_before_its_ack_has_no_double_eff
         return;
     };
     let name = fresh_name("INBOX");
-    let orders = InMemoryStore::new();
-    let relay = orders_relay(&orders, &name).await;
-    let mut last = 0;
-    for round in 0..10 {
-        for order in ["a", "b", "c"] {
-            last = record(&orders, order, vec![placed(round)]).await;
-        }
-    }
-    relay.wait_for(last, WAIT).await.unwrap();
+    let relay = thirty_placements_relayed(&name).await;
     let path = services::sqlite_path("shipping");
     drop(SqliteStore::open(&path).unwrap());
 
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "crashing_consumer_child",
-            "--test-threads=1",
-        ])
-        .env("ANNALS_SHIPPING_DB", &path)
-        .env("ANNALS_STREAM", &name)
-        .env("ANNALS_CRASH_AFTER", "5")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(!status.success(), "the child consumer died");
+    crash_a_consumer_after_five(&path, &name, "commands");
     let store = SqliteStore::open(&path).unwrap();
     let recorded = store.head_position().await.unwrap();
     assert_eq!(recorded, 5, "five commands committed before the crash");
