@@ -85,8 +85,9 @@ pub trait Publisher: Send + Sync + 'static {
 /// Maps one domain event payload type to a public message, with the event's envelope.
 ///
 /// Write one impl per event the publisher consumes; `#[derive(Publisher)]` dispatches to
-/// them. Return `Ok(None)` for an event that publishes nothing; an `Err` is a message that
-/// fails for good, which the relay does not publish.
+/// them. Return `Ok(None)` for an event that publishes nothing; an `Err` (or a panic) makes
+/// the event a dead letter: the relay parks its stream behind it until an operator replays
+/// or discards it ([`RelayHandle`](super::RelayHandle)).
 #[diagnostic::on_unimplemented(
     message = "publisher `{Self}` has no mapping for event `{E}`",
     label = "`{E}` is not mapped by `{Self}`",

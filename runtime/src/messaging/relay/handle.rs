@@ -81,7 +81,7 @@ impl RelayHandle {
     }
 
     /// Asks the relay to step over the event at `position` without publishing it: for an
-    /// event that cannot be published (see [`RelayStatus::Failing`]).
+    /// row of the log that does not read (see [`RelayStatus::Failing`]).
     pub fn skip(&self, position: u64) {
         self.shared.skip(position);
     }

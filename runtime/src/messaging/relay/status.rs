@@ -17,9 +17,10 @@ pub enum RelayStatus {
         /// Failed attempts in a row.
         attempts: u32,
     },
-    /// An event cannot be published (it does not decode, its mapping fails, the broker
-    /// refuses its message): the relay stops before it and tries again with backoff until
-    /// the cause is fixed or an operator skips it ([`RelayHandle::skip`](super::RelayHandle::skip)).
+    /// A row of the log does not read, so its event has no stream to park: the relay stops
+    /// before it and tries again with backoff until the row is fixed or an operator skips
+    /// it ([`RelayHandle::skip`](super::RelayHandle::skip)). (An event that reads but cannot
+    /// be published becomes a dead letter instead, and only its stream waits.)
     Failing(RelayFailure),
     /// Stopped by its handle.
     Stopped,
