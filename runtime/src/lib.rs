@@ -117,8 +117,8 @@ pub use self::event::{DecodeFailure, EncodeError, Event, EventDecodeError, Upcas
 pub use self::projection::model::{Project, Projection};
 pub use self::projection::recorded::Recorded;
 pub use self::repository::{
-    CommandError, CommandOutcome, Envelope, LoadError, Loaded, Repository, RetryPolicy,
-    SnapshotPolicy,
+    CommandDispatcher, CommandError, CommandOutcome, Envelope, LoadError, Loaded, Repository,
+    RetryPolicy, SnapshotPolicy,
 };
 
 /// The attribute for implementing annals' async traits: a store's

@@ -67,6 +67,18 @@ pub enum CommandError<E: std::error::Error + 'static> {
     /// The store failed while appending.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A [`CommandDispatcher`](crate::CommandDispatcher) has no repository for the
+    /// command's aggregate.
+    #[error(
+        "no repository serves aggregate `{aggregate}` (command `{command}`): add one with \
+         `CommandDispatcher::with_repository`"
+    )]
+    NoRepository {
+        /// The command.
+        command: &'static str,
+        /// Its aggregate's type.
+        aggregate: &'static str,
+    },
 }
 
 impl<E: std::error::Error + 'static> CommandError<E> {

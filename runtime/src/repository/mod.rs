@@ -2,6 +2,7 @@
 //! → snapshot per policy → outcome.
 
 mod cache;
+mod dispatcher;
 mod error;
 mod execute;
 mod load;
@@ -12,6 +13,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 
 use self::cache::AggregateCache;
+pub use self::dispatcher::CommandDispatcher;
 pub use self::error::{CommandError, LoadError};
 pub use self::outcome::{CommandOutcome, Envelope, Loaded};
 pub use self::policy::{RetryPolicy, SnapshotPolicy};
