@@ -5,12 +5,14 @@
 mod messaging;
 mod services;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use annals::messaging::nats::{JetStreamBroker, JetStreamSource};
 use annals::messaging::{
     Consumer, ConsumerHandle, ConsumerOptions, HandlerError, IncomingMessage, MessageHandler,
-    Relay, RelayHandle, SqlInbox, SqlMessageHandler,
+    Relay, RelayHandle, ReplayError, SqlInbox, SqlMessageHandler,
 };
 use annals::store::{
     DeadLetterStore, EventStore, InMemoryStore, Metadata, SnapshotStore, SqlStatement, SqlTarget,
@@ -326,24 +328,27 @@ async fn a_consumer_killed_after_its_commit_and_before_its_ack_has_no_double_eff
 }
 
 /// A handler that keeps failing has its message delivered again with backoff, up to the
-/// maximum, then given up (terminated at the broker); a message without a message id is
-/// given up at once; the others are handled.
+/// maximum, then given up (terminated at the broker) into the dead letters; a message
+/// without a message id is given up at once; the others are handled. An operator replays a
+/// letter after the fix, or discards it.
 #[tokio::test]
 async fn failing_and_unreadable_messages_are_given_up_and_the_rest_flow() {
     let Some(context) = shared_jetstream().await else {
         return;
     };
-    struct RefuseOrderB<S>(RecordShipments<S>);
+    /// Refuses order b until fixed.
+    struct RefuseOrderB<S>(RecordShipments<S>, Arc<AtomicBool>);
     #[annals::async_trait]
     impl<S: EventStore + SnapshotStore + Clone> MessageHandler for RefuseOrderB<S> {
         async fn handle(&self, message: &IncomingMessage) -> Result<(), HandlerError> {
             let placed: messaging::OrderPlacedV1 = message.json()?;
-            if placed.order_id == "b" {
+            if placed.order_id == "b" && !self.1.load(Ordering::SeqCst) {
                 return Err("order b cannot ship".into());
             }
             self.0.handle(message).await
         }
     }
+    let fixed = Arc::new(AtomicBool::new(false));
     let name = fresh_name("GIVENUP");
     let orders = InMemoryStore::new();
     let relay = orders_relay(&orders, &name).await;
@@ -363,7 +368,8 @@ async fn failing_and_unreadable_messages_are_given_up_and_the_rest_flow() {
     let options = ConsumerOptions::default()
         .with_max_deliveries(3)
         .with_backoff(Duration::from_millis(20), Duration::from_millis(100));
-    let consumer = Consumer::new(source, RefuseOrderB(shipping(&store)), store.clone())
+    let handler = RefuseOrderB(shipping(&store), Arc::clone(&fixed));
+    let consumer = Consumer::new(source, handler, store.clone())
         .with_options(options)
         .spawn();
     let mut status = consumer.status();
@@ -393,6 +399,16 @@ async fn failing_and_unreadable_messages_are_given_up_and_the_rest_flow() {
     assert!(refused.error.contains("3 deliveries"), "{}", refused.error);
     let unreadable = letters.iter().find(|l| l.message_id.is_none()).unwrap();
     assert_eq!(unreadable.payload.as_deref(), Some(&b"{}"[..]));
+
+    // The operator: the refused order, replayed after the fix, ships once; the unreadable
+    // message still fails, and is discarded.
+    fixed.store(true, Ordering::SeqCst);
+    consumer.replay(refused.id).await.unwrap();
+    assert_eq!(shipments(&store, "b").await, 1);
+    let still = consumer.replay(unreadable.id).await.unwrap_err();
+    assert!(matches!(still, ReplayError::StillFailing(_)), "{still}");
+    assert!(consumer.discard(unreadable.id).await.unwrap());
+    assert!(consumer.dead_letters().await.unwrap().is_empty());
     consumer.stop().await;
     relay.stop().await;
     context.delete_stream(&name).await.unwrap();

@@ -21,6 +21,7 @@ mod sql_inbox;
 pub use self::broker::{Ack, Broker, BrokerError};
 pub use self::consumer::{
     Consumer, ConsumerHandle, ConsumerOptions, ConsumerStatus, HandlerError, MessageHandler,
+    ReplayError,
 };
 pub use self::incoming::IncomingMessage;
 pub use self::message::{MappingError, Message, OutgoingMessage, headers, message_id};

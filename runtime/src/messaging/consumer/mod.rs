@@ -1,5 +1,6 @@
 //! Consumers: messages from a broker's queue handed to a handler, settled after it.
 
+mod letters;
 mod options;
 mod task;
 
@@ -8,6 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
+pub use self::letters::ReplayError;
+use self::letters::{Kept, Letters};
 pub use self::options::ConsumerOptions;
 use super::{IncomingMessage, MessageSource};
 use crate::store::DeadLetterStore;
@@ -63,19 +66,32 @@ impl<M: MessageSource, H: MessageHandler, D: DeadLetterStore> Consumer<M, H, D> 
     }
 
     /// Starts consuming in a task of its own.
-    pub fn spawn(self) -> ConsumerHandle {
+    pub fn spawn(self) -> ConsumerHandle
+    where
+        D: Clone,
+    {
         let shared = Arc::new(Shared {
             status: watch::Sender::new(ConsumerStatus::default()),
             stop: watch::Sender::new(false),
         });
+        let handler = Arc::new(self.handler);
+        let letters = Arc::new(Kept {
+            handler: Arc::clone(&handler),
+            store: self.dead_letters.clone(),
+            owner: format!("consumer:{}", self.source.name()),
+        });
         let task = tokio::spawn(task::run(
             self.source,
-            self.handler,
+            handler,
             self.dead_letters,
             self.options,
             Arc::clone(&shared),
         ));
-        ConsumerHandle { shared, task }
+        ConsumerHandle {
+            shared,
+            task,
+            letters,
+        }
     }
 }
 
@@ -105,10 +121,18 @@ struct Shared {
 }
 
 /// A running consumer.
-#[derive(Debug)]
 pub struct ConsumerHandle {
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
+    letters: Arc<dyn Letters>,
+}
+
+impl std::fmt::Debug for ConsumerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerHandle")
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConsumerHandle {
@@ -123,6 +147,24 @@ impl ConsumerHandle {
         let mut status = self.shared.status.subscribe();
         let _ = tokio::time::timeout(timeout, status.wait_for(|s| s.handled >= handled)).await;
         self.status()
+    }
+
+    /// The messages this consumer gave up, oldest first.
+    pub async fn dead_letters(
+        &self,
+    ) -> Result<Vec<crate::store::DeadLetter>, crate::store::StoreError> {
+        self.letters.list().await
+    }
+
+    /// Hands dead letter `letter`'s message to the handler again (after a fix); when it
+    /// succeeds, the letter is removed. A message that still fails keeps its letter.
+    pub async fn replay(&self, letter: uuid::Uuid) -> Result<(), ReplayError> {
+        self.letters.replay(letter).await
+    }
+
+    /// Removes dead letter `letter` without handling it; `false` when there is none.
+    pub async fn discard(&self, letter: uuid::Uuid) -> Result<bool, crate::store::StoreError> {
+        self.letters.discard(letter).await
     }
 
     /// Stops consuming after the message in hand, and waits for the task to end.

@@ -9,7 +9,7 @@ use crate::store::{DeadLetter, DeadLetterStore};
 
 pub(super) async fn run<M: MessageSource, H: MessageHandler, D: DeadLetterStore>(
     mut source: M,
-    handler: H,
+    handler: Arc<H>,
     dead_letters: D,
     options: ConsumerOptions,
     shared: Arc<Shared>,
