@@ -19,6 +19,28 @@ use services::nats::{
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// The stream versions of `messages`, per stream id, in the JetStream stream's order;
+/// fails when a message id is there twice.
+fn versions_by_stream(messages: &[jetstream::message::StreamMessage]) -> HashMap<String, Vec<u64>> {
+    let ids: HashSet<&str> = messages
+        .iter()
+        .map(|m| header(m, headers::MESSAGE_ID).unwrap())
+        .collect();
+    assert_eq!(ids.len(), messages.len(), "no message twice in the stream");
+    let mut versions: HashMap<String, Vec<u64>> = HashMap::new();
+    for message in messages {
+        let version = header(message, headers::STREAM_VERSION)
+            .unwrap()
+            .parse()
+            .unwrap();
+        versions
+            .entry(header(message, headers::STREAM_ID).unwrap().to_owned())
+            .or_default()
+            .push(version);
+    }
+    versions
+}
+
 /// A stream over `{prefix}.>` and the publisher for it.
 fn stream_config(name: &str) -> (jetstream::stream::Config, OrderMessages) {
     let prefix = name.to_lowercase();
@@ -151,24 +173,8 @@ async fn a_broker_killed_and_restarted_mid_run_loses_nothing_and_keeps_each_stre
     relay.stop().await;
 
     let messages = stream_messages(&context, &name).await;
-    let ids: HashSet<&str> = messages
-        .iter()
-        .map(|m| header(m, headers::MESSAGE_ID).unwrap())
-        .collect();
-    assert_eq!(ids.len(), messages.len(), "no message twice in the stream");
+    let versions = versions_by_stream(&messages);
     assert_eq!(messages.len(), 480, "every event once");
-    let mut versions: HashMap<&str, Vec<u64>> = HashMap::new();
-    for message in &messages {
-        versions
-            .entry(header(message, headers::STREAM_ID).unwrap())
-            .or_default()
-            .push(
-                header(message, headers::STREAM_VERSION)
-                    .unwrap()
-                    .parse()
-                    .unwrap(),
-            );
-    }
     for (stream, versions) in versions {
         assert_eq!(
             versions,
@@ -288,24 +294,8 @@ async fn a_relay_killed_20_times_while_commands_run_delivers_each_event_once_in_
         "the killed relays made progress: {published_before_kills:?}"
     );
     let messages = stream_messages(&context, &name).await;
-    let ids: HashSet<&str> = messages
-        .iter()
-        .map(|m| header(m, headers::MESSAGE_ID).unwrap())
-        .collect();
-    assert_eq!(ids.len(), messages.len(), "no message twice in the stream");
+    let versions = versions_by_stream(&messages);
     assert_eq!(messages.len() as u64, head, "every event once");
-    let mut versions: HashMap<&str, Vec<u64>> = HashMap::new();
-    for message in &messages {
-        versions
-            .entry(header(message, headers::STREAM_ID).unwrap())
-            .or_default()
-            .push(
-                header(message, headers::STREAM_VERSION)
-                    .unwrap()
-                    .parse()
-                    .unwrap(),
-            );
-    }
     let per_stream: HashMap<String, u64> = versions
         .iter()
         .map(|(stream, versions)| (stream.to_string(), versions.len() as u64))
@@ -383,11 +373,9 @@ async fn a_poison_event_parks_its_stream_only_and_a_replay_after_the_fix_deliver
         .unwrap();
     relay.wait_for(last, WAIT).await.unwrap();
     let versions = |messages: &[jetstream::message::StreamMessage], stream: &str| -> Vec<u64> {
-        messages
-            .iter()
-            .filter(|m| header(m, headers::STREAM_ID) == Some(stream))
-            .map(|m| header(m, headers::STREAM_VERSION).unwrap().parse().unwrap())
-            .collect()
+        versions_by_stream(messages)
+            .remove(stream)
+            .unwrap_or_default()
     };
     let before = stream_messages(&context, &name).await;
     assert_eq!(

@@ -41,3 +41,17 @@ impl Head {
         self.sender.subscribe()
     }
 }
+
+/// Resolves when a store's wake-up ([`EventStore::subscribe`](super::EventStore::subscribe))
+/// changes; never, when the store has none (readers then poll).
+pub(crate) async fn head_changed(notifications: &mut Option<watch::Receiver<u64>>) {
+    match notifications {
+        Some(receiver) => {
+            if receiver.changed().await.is_err() {
+                *notifications = None;
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}

@@ -58,4 +58,4 @@ pub use self::snapshot::{Snapshot, SnapshotStore};
 pub use self::sqlite::{Durability, SqliteOptions, SqliteStore};
 
 pub(crate) use self::event_store::{Resent, check_append, check_stream_id, resent};
-pub(crate) use self::head::Head;
+pub(crate) use self::head::{Head, head_changed};

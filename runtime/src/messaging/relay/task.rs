@@ -20,6 +20,7 @@ use super::{RelayFailure, RelayOptions, RelayStatus};
 use crate::messaging::{Ack, Broker, OutgoingMessage, Publisher};
 use crate::store::{
     CheckpointStore, DeadLetterStore, EventFilter, EventStore, RecordedEvent, StoreError,
+    head_changed,
 };
 
 /// An event read, mapped as it was read (the record is not kept).
@@ -133,7 +134,7 @@ where
                     failures = 0;
                     self.running();
                     let woken = tokio::select! {
-                        () = changed(&mut notifications) => true,
+                        () = head_changed(&mut notifications) => true,
                         () = tokio::time::sleep(self.options.poll_interval) => false,
                         () = self.shared.wake.notified() => false,
                         Some(request) = self.requests.recv() => {
@@ -515,17 +516,4 @@ pub(super) fn map<P: Publisher>(
 
 fn unavailable(error: &StoreError) -> Trouble {
     Trouble::Unavailable(format!("the store failed: {error}"))
-}
-
-/// Resolves when the store's wake-up changes; never, when the store has none.
-async fn changed(notifications: &mut Option<tokio::sync::watch::Receiver<u64>>) {
-    match notifications {
-        Some(receiver) => {
-            if receiver.changed().await.is_err() {
-                *notifications = None;
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending::<()>().await,
-    }
 }

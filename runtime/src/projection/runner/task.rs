@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
 
 use super::RunnerOptions;
 use super::shared::Shared;
@@ -13,7 +12,7 @@ use super::sink::{Progress, Sink};
 use super::{ProjectionFailure, Status, Waiting};
 use crate::caught::caught;
 use crate::projection::Projection;
-use crate::store::{EventFilter, EventStore};
+use crate::store::{EventFilter, EventStore, head_changed};
 
 /// Runs the projection until it is stopped. Should the task itself die (a panic outside
 /// the read model's code, which is caught where it runs), the projection shows it as
@@ -103,7 +102,7 @@ async fn run_loop<S: EventStore, P: Projection, K: Sink<P>>(
                 let woken = waiting_since.is_some()
                     || tokio::select! {
                         () = shared.wake.notified() => true,
-                        () = changed(&mut notifications) => true,
+                        () = head_changed(&mut notifications) => true,
                         () = tokio::time::sleep(options.poll_interval) => false,
                         _ = stop.changed() => false,
                     };
@@ -227,18 +226,5 @@ async fn check_checkpoint<S: EventStore, P: Projection>(
     match shared.blocked() {
         Some(reason) => Err(ProjectionFailure::new(P::NAME, None, reason)),
         None => Ok(()),
-    }
-}
-
-/// Resolves when the store's wake-up changes; never, when the store has none.
-async fn changed(notifications: &mut Option<watch::Receiver<u64>>) {
-    match notifications {
-        Some(receiver) => {
-            if receiver.changed().await.is_err() {
-                *notifications = None;
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending::<()>().await,
     }
 }
