@@ -21,7 +21,7 @@ mod memory {
 
     annals::testing::conformance_suite! {
         store: async { annals::store::InMemoryStore::new() },
-        suites: [events, snapshots, checkpoints, dead_letters],
+        suites: [events, snapshots, checkpoints, dead_letters, open_sagas],
     }
 
     use annals::store::{EventStore, ExpectedVersion, InMemoryStore, SnapshotStore};
@@ -107,7 +107,7 @@ mod sqlite {
 
     annals::testing::conformance_suite! {
         store: async { SqliteStore::open(fresh_path("conformance")).expect("open a fresh SQLite store") },
-        suites: [events, snapshots, checkpoints, dead_letters, sql_read_models, inboxes],
+        suites: [events, snapshots, checkpoints, dead_letters, open_sagas, sql_read_models, inboxes],
     }
 
     use std::path::PathBuf;
@@ -236,7 +236,7 @@ mod postgres {
 
     annals::testing::conformance_suite! {
         optional store: services::postgres_store(4),
-        suites: [events, snapshots, checkpoints, dead_letters, sql_read_models, inboxes],
+        suites: [events, snapshots, checkpoints, dead_letters, open_sagas, sql_read_models, inboxes],
     }
 
     use annals::store::{EventStore, ExpectedVersion, Metadata, NewEvent, StoreError};

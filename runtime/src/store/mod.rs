@@ -11,8 +11,8 @@
 //! - **Capabilities** beside the log, each a trait a backend implements: snapshots
 //!   ([`SnapshotStore`]), checkpoints of the log's readers ([`CheckpointStore`]), SQL read
 //!   models committed with their checkpoint ([`SqlTarget`]), consumers' inboxes committed
-//!   with their statements ([`InboxStore`]) and dead letters of relays and consumers
-//!   ([`DeadLetterStore`]).
+//!   with their statements ([`InboxStore`]), dead letters of relays and consumers
+//!   ([`DeadLetterStore`]) and the sagas waiting for time or an operator ([`SagaStore`]).
 //!
 //! Every backend passes the same conformance suite (`annals::testing::conformance`, feature
 //! `testing`), which a third-party backend can run too.
@@ -33,6 +33,7 @@ mod memory;
 mod postgres;
 mod read_model;
 mod record;
+mod saga;
 mod snapshot;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -53,6 +54,7 @@ pub use self::memory::InMemoryStore;
 pub use self::postgres::{Migration, PostgresOptions, PostgresStore};
 pub use self::read_model::{SqlStatement, SqlTarget, SqlValue};
 pub use self::record::{AppendResult, EventRef, Metadata, NewEvent, RecordedEvent};
+pub use self::saga::{OpenSaga, SagaStore};
 pub use self::snapshot::{Snapshot, SnapshotStore};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{Durability, SqliteOptions, SqliteStore};

@@ -7,6 +7,7 @@
 
 mod checkpoints;
 mod dead_letters;
+mod sagas;
 mod event_store;
 mod snapshots;
 
@@ -89,6 +90,9 @@ struct State {
     checkpoints: HashMap<String, u64>,
     /// Relays' and consumers' dead letters.
     dead_letters: Vec<super::DeadLetter>,
+    /// Open sagas waiting for time or an operator, by saga and instance (ordered: the
+    /// listing is by instance id).
+    open_sagas: std::collections::BTreeMap<(String, String), super::OpenSaga>,
 }
 
 impl State {

@@ -118,6 +118,20 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
     );
     "#,
     ),
+    (
+        "0009_open_sagas",
+        r#"
+    CREATE TABLE {schema}.open_sagas (
+        saga        text        NOT NULL,
+        instance    text        NOT NULL,
+        wake_at     timestamptz,
+        stuck       text,
+        updated_at  timestamptz NOT NULL,
+        PRIMARY KEY (saga, instance)
+    );
+    CREATE INDEX ON {schema}.open_sagas (saga, wake_at);
+    "#,
+    ),
 ];
 
 impl PostgresStore {

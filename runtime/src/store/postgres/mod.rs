@@ -23,6 +23,7 @@ mod dead_letters;
 mod error;
 mod event_store;
 mod inbox;
+mod sagas;
 mod migrations;
 mod notifications;
 mod options;

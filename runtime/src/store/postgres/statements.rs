@@ -39,6 +39,13 @@ pub(super) struct Sql {
     /// Records a handled message, unless its consumer's inbox holds it (no row back then).
     pub(super) add_to_inbox: String,
     pub(super) inbox_holds: String,
+    /// Writes an open saga's row, replacing the one it had.
+    pub(super) keep_open_saga: String,
+    pub(super) forget_open_saga: String,
+    /// A saga's open instances (`sagas::read_open` reads the columns).
+    pub(super) open_sagas: String,
+    /// A saga's instances due at `$2`, soonest first.
+    pub(super) due_sagas: String,
 }
 
 const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, recorded_at, correlation_id, causation_id";
@@ -182,6 +189,20 @@ impl Sql {
                 "INSERT INTO {s}.inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1"
             ),
             inbox_holds: format!("SELECT 1 FROM {s}.inbox WHERE consumer = $1 AND message_id = $2"),
+            keep_open_saga: format!(
+                "INSERT INTO {s}.open_sagas (saga, instance, wake_at, stuck, updated_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (saga, instance) DO UPDATE SET wake_at = $3, stuck = $4, updated_at = $5"
+            ),
+            forget_open_saga: format!(
+                "DELETE FROM {s}.open_sagas WHERE saga = $1 AND instance = $2"
+            ),
+            open_sagas: format!(
+                "SELECT saga, instance, wake_at, stuck, updated_at FROM {s}.open_sagas WHERE saga = $1 ORDER BY instance"
+            ),
+            due_sagas: format!(
+                "SELECT saga, instance, wake_at, stuck, updated_at FROM {s}.open_sagas
+                 WHERE saga = $1 AND wake_at <= $2 ORDER BY wake_at, instance LIMIT $3"
+            ),
         }
     }
 }

@@ -95,6 +95,18 @@ pub(super) const MIGRATIONS: &[(&str, &str)] = &[
         PRIMARY KEY (consumer, message_id)
     );",
     ),
+    (
+        "0009_open_sagas",
+        "CREATE TABLE annals_open_sagas (
+        saga        TEXT    NOT NULL,
+        instance    TEXT    NOT NULL,
+        wake_at     INTEGER,
+        stuck       TEXT,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (saga, instance)
+    );
+    CREATE INDEX annals_open_sagas_wake ON annals_open_sagas (saga, wake_at);",
+    ),
 ];
 
 pub(super) fn migrate(connection: &mut Connection) -> Result<(), StoreError> {

@@ -14,6 +14,7 @@ mod dead_letters;
 mod error;
 mod event_store;
 mod inbox;
+mod sagas;
 mod migrations;
 mod options;
 mod read_model;

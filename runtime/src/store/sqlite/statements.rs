@@ -119,3 +119,16 @@ pub(super) const ADD_TO_INBOX: &str =
 
 pub(super) const INBOX_HOLDS: &str =
     "SELECT 1 FROM annals_inbox WHERE consumer = ?1 AND message_id = ?2";
+
+/// Writes an open saga's row, replacing the one it had.
+pub(super) const KEEP_OPEN_SAGA: &str = "INSERT INTO annals_open_sagas (saga, instance, wake_at, stuck, updated_at)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (saga, instance) DO UPDATE SET wake_at = ?3, stuck = ?4, updated_at = ?5";
+pub(super) const FORGET_OPEN_SAGA: &str =
+    "DELETE FROM annals_open_sagas WHERE saga = ?1 AND instance = ?2";
+/// A saga's open instances (`sagas::read_open` reads the columns).
+pub(super) const OPEN_SAGAS: &str = "SELECT saga, instance, wake_at, stuck, updated_at
+     FROM annals_open_sagas WHERE saga = ?1 ORDER BY instance";
+/// A saga's instances due at `?2`, soonest first.
+pub(super) const DUE_SAGAS: &str = "SELECT saga, instance, wake_at, stuck, updated_at
+     FROM annals_open_sagas WHERE saga = ?1 AND wake_at <= ?2 ORDER BY wake_at, instance LIMIT ?3";

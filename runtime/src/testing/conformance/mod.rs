@@ -20,6 +20,7 @@
 //! | `snapshots` | [`SnapshotStore`](crate::store::SnapshotStore) (and `EventStore`) | the latest snapshot per stream, never replaced by an older one; temporal loads through the repository |
 //! | `checkpoints` | [`CheckpointStore`](crate::store::CheckpointStore) | conditional moves, one winner among racing runners |
 //! | `dead_letters` | [`DeadLetterStore`](crate::store::DeadLetterStore) | letters per owner, each position or message once, read back whole and in log order, removed one by one |
+//! | `open_sagas` | [`SagaStore`](crate::store::SagaStore) | one row per saga and instance, replaced when written again; due rows soonest first; removed |
 //! | `inboxes` | [`InboxStore`](crate::store::InboxStore) | a message's statements committed with its inbox record, once; nothing of a refused one |
 //! | `sql_read_models` | [`SqlTarget`](crate::store::SqlTarget) | statements committed with their checkpoint, all or nothing; resets; views switched forward only; queries |
 //!
@@ -39,6 +40,7 @@ mod expected_versions;
 mod idempotence;
 mod inbox;
 mod log;
+mod open_sagas;
 mod positions;
 mod read_models;
 mod records;
@@ -53,6 +55,7 @@ pub use self::expected_versions::*;
 pub use self::idempotence::*;
 pub use self::inbox::*;
 pub use self::log::*;
+pub use self::open_sagas::*;
 pub use self::positions::*;
 pub use self::read_models::*;
 pub use self::records::*;
@@ -163,6 +166,13 @@ macro_rules! __annals_conformance_suite {
             a_dead_letter_is_recorded_once,
             dead_letters_come_back_in_log_order,
             a_removed_dead_letter_is_gone,
+        );
+    };
+    (@suite open_sagas ($factory:expr)) => {
+        $crate::testing::conformance_suite!(@cases ($factory);
+            an_open_saga_is_kept_once_and_replaced,
+            due_sagas_come_soonest_first,
+            a_forgotten_saga_is_gone,
         );
     };
     (@suite inboxes ($factory:expr)) => {
