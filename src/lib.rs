@@ -4,3 +4,4 @@
 pub mod bank;
 pub mod orders;
 pub mod shipping;
+pub mod transfers;

@@ -1,5 +1,5 @@
 //! The dispatch an event enum generates for each kind of handler: `ApplyTo` (aggregates
-//! and folds), `ProjectTo` (projections) and `PublishTo` (publishers). Each is a generic impl over the handler type,
+//! and folds), `ProjectTo` (projections), `PublishTo` (publishers) and `ReactTo` (sagas). Each is a generic impl over the handler type,
 //! bounded by one handler impl per payload, each bound spanned at its variant's payload so
 //! that a missing handler is reported there.
 

@@ -52,3 +52,12 @@ pub fn derive_projection(input: TokenStream) -> TokenStream {
 pub fn derive_publisher(input: TokenStream) -> TokenStream {
     derive::derive::<consumer::PublisherModel>(&parse_macro_input!(input as DeriveInput)).into()
 }
+
+/// Implements `annals::saga::Saga` for a saga's state: its name, the events that start an
+/// instance and those it reacts to, how each finds its instance, and the dispatch of each
+/// to its `React` handler. See the `annals::saga::Saga` documentation for the attribute
+/// reference.
+#[proc_macro_derive(Saga, attributes(saga))]
+pub fn derive_saga(input: TokenStream) -> TokenStream {
+    derive::derive::<consumer::SagaModel>(&parse_macro_input!(input as DeriveInput)).into()
+}

@@ -131,3 +131,50 @@ impl<E: PublishTo<P>, P: ?Sized> PublishedBy<P> for E {
             .map(Some)
     }
 }
+
+#[diagnostic::on_unimplemented(
+    message = "saga `{S}` does not react to every event of `{Self}`",
+    note = "`starts(...)` and `events(...)` must name enums with `#[derive(annals::Event)]`; `{S}` then needs `impl annals::saga::React<Payload>` for each variant of `{Self}`, or consumes only some variants: `events({Self}::{{VariantA, VariantB}})`"
+)]
+pub trait ReactTo<S: ?Sized + crate::saga::Steps>: crate::Event {
+    fn react_to(
+        self,
+        recorded: &RecordedEvent,
+        saga: &mut S,
+        plan: &mut crate::saga::Plan<S::Step>,
+    );
+}
+
+#[diagnostic::on_unimplemented(
+    message = "saga `{S}` does not react to every event of `{Self}`",
+    label = "not an event enum whose every variant `{S}` reacts to",
+    note = "`starts(...)` and `events(...)` must name enums with `#[derive(annals::Event)]`; `{S}` then needs `impl annals::saga::React<Payload>` for each variant of `{Self}`, or consumes only some variants: `events({Self}::{{VariantA, VariantB}})`"
+)]
+pub trait ReactedBy<S: ?Sized + crate::saga::Steps> {
+    const NAMES: &'static [&'static str];
+    const VARIANTS: &'static [crate::event::codec::VariantInfo];
+
+    fn react_recorded(
+        recorded: &RecordedEvent,
+        saga: &mut S,
+        plan: &mut crate::saga::Plan<S::Step>,
+    ) -> Result<bool, crate::EventDecodeError>;
+}
+
+impl<E: ReactTo<S>, S: ?Sized + crate::saga::Steps> ReactedBy<S> for E {
+    const NAMES: &'static [&'static str] = E::STORED_NAMES;
+    const VARIANTS: &'static [crate::event::codec::VariantInfo] = <E as crate::Event>::VARIANTS;
+
+    #[inline]
+    fn react_recorded(
+        recorded: &RecordedEvent,
+        saga: &mut S,
+        plan: &mut crate::saga::Plan<S::Step>,
+    ) -> Result<bool, crate::EventDecodeError> {
+        if !E::STORED_NAMES.contains(&recorded.event_type.as_str()) {
+            return Ok(false);
+        }
+        E::decode_recorded(recorded)?.react_to(recorded, saga, plan);
+        Ok(true)
+    }
+}

@@ -108,6 +108,7 @@ mod event;
 pub mod messaging;
 pub mod projection;
 mod repository;
+pub mod saga;
 pub mod store;
 pub mod testing;
 
@@ -146,4 +147,5 @@ pub mod __private {
         raw_upcast,
     };
     pub use crate::event::names::{ConsumedEnum, assert_no_shared_names};
+    pub use crate::saga::{RouteBy, Selected, route_event};
 }

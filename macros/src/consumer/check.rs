@@ -11,13 +11,48 @@ impl ConsumerModel {
     /// The event enums read, in the order of `events(...)`, each listed once: each enum
     /// listed once, each selection non-empty and without repeats; every mistake is
     /// recorded in `errors`, when given, and the entries without one are kept.
+    ///
+    /// A saga's are those of `starts(...)` and `events(...)` together, one per enum (an
+    /// enum may be in both lists: it then reads the variants of both).
     pub fn sources(&self, errors: Option<&mut Errors>) -> Vec<EventSource> {
         let mut scratch = Errors::default();
-        check_events(
-            self.kind.attr(),
-            &self.entries,
-            errors.unwrap_or(&mut scratch),
-        )
+        let errors = errors.unwrap_or(&mut scratch);
+        let mut sources = check_events(self.kind.attr(), &self.entries, errors);
+        for start in check_events(self.kind.attr(), &self.starts, errors) {
+            let key = path_key(&start.path);
+            match sources
+                .iter_mut()
+                .find(|source| path_key(&source.path) == key)
+            {
+                Some(source) => source.selection = source.selection.union(start.selection),
+                None => sources.push(start),
+            }
+        }
+        sources
+    }
+
+    /// A saga's `starts(...)`, checked.
+    pub fn starting(&self) -> Vec<EventSource> {
+        check_events(self.kind.attr(), &self.starts, &mut Errors::default())
+    }
+}
+
+/// How an enum's path is compared across lists.
+pub fn path_key(path: &Path) -> String {
+    path.to_token_stream().to_string().replace(' ', "")
+}
+
+impl Selection {
+    /// Both selections' variants (every variant if either is).
+    fn union(&self, other: Selection) -> Selection {
+        match (self, other) {
+            (Selection::Variants(mine), Selection::Variants(theirs)) => {
+                let mut merged = mine.clone();
+                merged.extend(theirs.into_iter().filter(|variant| !mine.contains(variant)));
+                Selection::Variants(merged)
+            }
+            _ => Selection::All,
+        }
     }
 }
 
@@ -25,7 +60,7 @@ impl ConsumerModel {
 fn check_events(noun: &str, entries: &[Entry], errors: &mut Errors) -> Vec<EventSource> {
     let mut sources: Vec<(String, EventSource)> = Vec::new();
     for entry in entries {
-        let key = entry.path.to_token_stream().to_string().replace(' ', "");
+        let key = path_key(&entry.path);
         if entry.selection.is_none()
             && let Some((owner, variant)) = variant_path(&entry.path)
         {

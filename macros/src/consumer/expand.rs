@@ -5,7 +5,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::{Ident, Path};
 
-use super::model::{ConsumerModel, EventSource, Kind, Selection};
+use super::check::path_key;
+use super::model::{ConsumerModel, EventSource, Kind, SagaId, Selection};
 use crate::attr::{local, located, respan};
 use crate::derive::in_const;
 
@@ -21,6 +22,7 @@ impl Traits {
         let whole = match kind {
             Kind::Projection => "ConsumedBy",
             Kind::Publisher => "PublishedBy",
+            Kind::Saga => "ReactedBy",
         };
         Traits {
             whole: Ident::new(whole, Span::call_site()),
@@ -82,6 +84,19 @@ pub fn expand(model: &ConsumerModel) -> TokenStream {
                 #krate::messaging::Publish::<E>::publish(#target, #event)
             }
         },
+        Kind::Saga => {
+            let plan = local("plan");
+            quote! {
+                #[inline]
+                fn react<E, S: #krate::saga::React<E>>(
+                    #event: #krate::Recorded<'_, E>,
+                    #target: &mut S,
+                    #plan: &mut #krate::saga::Plan<<S as #krate::saga::Steps>::Step>,
+                ) {
+                    #krate::saga::React::<E>::react(#target, #event, #plan)
+                }
+            }
+        }
     });
     let distinct_names = distinct_names(krate, traits, ident, events);
     let consumed_enums = quote! {
@@ -133,6 +148,29 @@ pub fn expand(model: &ConsumerModel) -> TokenStream {
                 }
             }
         },
+        Kind::Saga => {
+            let route = route(model, events, &recorded);
+            let plan = local("plan");
+            quote! {
+                #[automatically_derived]
+                impl #krate::saga::Saga for #ident {
+                    const NAME: &'static str = #name;
+
+                    #consumed_enums
+
+                    #route
+
+                    fn react_recorded(
+                        &mut self,
+                        #recorded: &#krate::store::RecordedEvent,
+                        #plan: &mut #krate::saga::Plan<<Self as #krate::saga::Steps>::Step>,
+                    ) -> ::core::result::Result<(), #krate::EventDecodeError> {
+                        #(#dispatch)*
+                        ::core::result::Result::Ok(())
+                    }
+                }
+            }
+        }
     };
     in_const(quote! {
         #hand_on
@@ -255,6 +293,17 @@ fn dispatch(
                         }
                     }
                 }
+                Kind::Saga => {
+                    let plan = local("plan");
+                    let react = quote_spanned! {span=>
+                        <#path as #krate_here::dispatch::#whole<Self>>::react_recorded(#recorded_here, self, #plan)
+                    };
+                    quote! {
+                        if #react? {
+                            return ::core::result::Result::Ok(());
+                        }
+                    }
+                }
                 Kind::Publisher => {
                     let message = local("message");
                     let publish = quote_spanned! {span=>
@@ -276,7 +325,12 @@ fn dispatch(
             let hand_on = match kind {
                 Kind::Projection => quote!(project),
                 Kind::Publisher => quote!(return publish),
+                Kind::Saga => quote!(react),
             };
+            let plan = (kind == Kind::Saga).then(|| {
+                let plan = local("plan");
+                quote!(#plan,)
+            });
             let arms = variants.iter().map(|variant| {
                 let span = variant.span();
                 let krate_here = respan(krate, span);
@@ -286,11 +340,12 @@ fn dispatch(
                     #path::#variant(#payload) => #hand_on(
                         #krate_here::Recorded::new(#recorded, #payload),
                         self,
+                        #plan
                     ),
                 }
             });
             let done = match kind {
-                Kind::Projection => quote!(::core::result::Result::Ok(())),
+                Kind::Projection | Kind::Saga => quote!(::core::result::Result::Ok(())),
                 Kind::Publisher => quote!(::core::result::Result::Ok(::core::option::Option::None)),
             };
             // Only the selected variants are decoded: another variant of the enum is ignored
@@ -325,4 +380,51 @@ fn first_span(path: &Path) -> Span {
         .first()
         .map(|segment| segment.ident.span())
         .unwrap_or_else(Span::call_site)
+}
+
+/// A saga's `route`: each consumed enum in turn finds the event's instance, reading the
+/// id the way `id = ...` says, and tells whether the event starts one.
+fn route(model: &ConsumerModel, events: &[EventSource], recorded: &Ident) -> TokenStream {
+    let krate = &model.krate;
+    let by = match &model.id {
+        Some(SagaId::Field(field)) => {
+            let field = field.to_string();
+            quote!(#krate::__private::RouteBy::Field(#field))
+        }
+        Some(SagaId::Correlation) | None => quote!(#krate::__private::RouteBy::Correlation),
+    };
+    let starting = model.starting();
+    let selected = |selection: Option<&Selection>| match selection {
+        Some(Selection::All) => quote!(#krate::__private::Selected::All),
+        Some(Selection::Variants(variants)) => {
+            let variants = variants.iter().map(Ident::to_string);
+            quote!(#krate::__private::Selected::Only(&[#(#variants),*]))
+        }
+        None => quote!(#krate::__private::Selected::Only(&[])),
+    };
+    let routes = events.iter().map(|source| {
+        let path = &source.path;
+        let key = path_key(path);
+        let starts = starting
+            .iter()
+            .find(|start| path_key(&start.path) == key)
+            .map(|start| &start.selection);
+        let (consumed, starts) = (selected(Some(&source.selection)), selected(starts));
+        let route = local("route");
+        quote! {
+            if let ::core::option::Option::Some(#route) =
+                #krate::__private::route_event::<#path>(#recorded, #by, #consumed, #starts)?
+            {
+                return ::core::result::Result::Ok(::core::option::Option::Some(#route));
+            }
+        }
+    });
+    quote! {
+        fn route(
+            #recorded: &#krate::store::RecordedEvent,
+        ) -> ::core::result::Result<::core::option::Option<#krate::saga::Route>, #krate::EventDecodeError> {
+            #(#routes)*
+            ::core::result::Result::Ok(::core::option::Option::None)
+        }
+    }
 }

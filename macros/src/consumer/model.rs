@@ -25,6 +25,8 @@ pub enum Kind {
     Projection,
     /// `#[derive(Publisher)]`: the mapping of domain events to public messages.
     Publisher,
+    /// `#[derive(Saga)]`: a process manager.
+    Saga,
 }
 
 impl Kind {
@@ -33,6 +35,7 @@ impl Kind {
         match self {
             Kind::Projection => "projection",
             Kind::Publisher => "publisher",
+            Kind::Saga => "saga",
         }
     }
 
@@ -41,6 +44,7 @@ impl Kind {
         match self {
             Kind::Projection => "Projection",
             Kind::Publisher => "Publisher",
+            Kind::Saga => "Saga",
         }
     }
 }
@@ -57,6 +61,18 @@ pub struct ConsumerModel {
     pub(super) entries: Vec<Entry>,
     /// Whether the type has generic parameters (the mistake that stops generation).
     pub generic: bool,
+    /// A saga's `starts(...)` as written.
+    pub(super) starts: Vec<Entry>,
+    /// How a saga's events find their instance (`id = ...`).
+    pub id: Option<SagaId>,
+}
+
+/// `id = ...` of a saga.
+pub enum SagaId {
+    /// `id = correlation`.
+    Correlation,
+    /// `id = field`.
+    Field(Ident),
 }
 
 /// One entry of `events(...)`.
@@ -77,12 +93,16 @@ impl ConsumerModel {
     /// Always returns a model (with defaults where the attribute is wrong), so that the
     /// impl is generated after a mistake too.
     pub fn parse(kind: Kind, input: &DeriveInput, errors: &mut Errors) -> ConsumerModel {
+        if kind == Kind::Saga {
+            return super::saga::parse(input, errors);
+        }
         let ident = &input.ident;
         let noun = kind.attr();
         if let Data::Union(data) = &input.data {
             let holds = match kind {
                 Kind::Projection => "the read model",
                 Kind::Publisher => "the publisher's mapping",
+                Kind::Saga => "the saga's state",
             };
             errors.spanned(
                 data.union_token,
@@ -157,12 +177,17 @@ impl ConsumerModel {
             version: version.unwrap_or(1),
             entries: entries.unwrap_or_default(),
             generic,
+            starts: Vec::new(),
+            id: None,
         }
     }
 }
 
 /// `events(...)`, up to the checks that need the whole list.
-fn parse_events(noun: &str, meta: &syn::meta::ParseNestedMeta) -> syn::Result<Vec<Entry>> {
+pub(super) fn parse_events(
+    noun: &str,
+    meta: &syn::meta::ParseNestedMeta,
+) -> syn::Result<Vec<Entry>> {
     if !meta.input.peek(token::Paren) {
         return Err(meta.error(format!(
             "`events` lists the event enums the {noun} reads: write `events(AccountEvent)`, \

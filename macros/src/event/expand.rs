@@ -49,6 +49,7 @@ pub fn expand(model: &EventEnum) -> TokenStream {
     let apply_to = dispatch_impl(krate, ident, &payloads, *complete, &apply_dispatch(krate));
     let project_to = dispatch_impl(krate, ident, &payloads, *complete, &project_dispatch(krate));
     let publish_to = dispatch_impl(krate, ident, &payloads, *complete, &publish_dispatch(krate));
+    let react_to = dispatch_impl(krate, ident, &payloads, *complete, &react_dispatch(krate));
     let from_impls = from_impls(model);
 
     in_const(quote! {
@@ -89,6 +90,7 @@ pub fn expand(model: &EventEnum) -> TokenStream {
         #apply_to
         #project_to
         #publish_to
+        #react_to
         #from_impls
     })
 }
@@ -151,6 +153,35 @@ fn publish_dispatch(krate: &syn::Path) -> Dispatch {
         arm: Box::new(move |event, payload| {
             quote! {
                 #krate::messaging::Publish::<#payload>::publish(#publisher, #krate::Recorded::new(#recorded, #event))
+            }
+        }),
+    }
+}
+
+/// `ReactTo<S>`: each variant to `React<Payload>::react(saga, Recorded, plan)`, with the
+/// envelope of the recorded event.
+fn react_dispatch(krate: &syn::Path) -> Dispatch {
+    let (recorded, saga, plan, krate) = (
+        local("recorded"),
+        local("saga"),
+        local("plan"),
+        krate.clone(),
+    );
+    Dispatch {
+        dispatch: "ReactTo",
+        handler: "saga::React",
+        target: "__AnnalsSaga",
+        signature: quote! {
+            fn react_to(
+                self,
+                #recorded: &#krate::store::RecordedEvent,
+                #saga: &mut __AnnalsSaga,
+                #plan: &mut #krate::saga::Plan<<__AnnalsSaga as #krate::saga::Steps>::Step>,
+            )
+        },
+        arm: Box::new(move |event, payload| {
+            quote! {
+                #krate::saga::React::<#payload>::react(#saga, #krate::Recorded::new(#recorded, #event), #plan)
             }
         }),
     }

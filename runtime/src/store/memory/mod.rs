@@ -7,8 +7,8 @@
 
 mod checkpoints;
 mod dead_letters;
-mod sagas;
 mod event_store;
+mod sagas;
 mod snapshots;
 
 use std::collections::HashMap;

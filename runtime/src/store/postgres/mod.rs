@@ -23,11 +23,11 @@ mod dead_letters;
 mod error;
 mod event_store;
 mod inbox;
-mod sagas;
 mod migrations;
 mod notifications;
 mod options;
 mod read_model;
+mod sagas;
 mod snapshots;
 mod statements;
 

@@ -14,10 +14,10 @@ mod dead_letters;
 mod error;
 mod event_store;
 mod inbox;
-mod sagas;
 mod migrations;
 mod options;
 mod read_model;
+mod sagas;
 mod snapshots;
 mod statements;
 

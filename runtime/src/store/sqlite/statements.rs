@@ -121,7 +121,8 @@ pub(super) const INBOX_HOLDS: &str =
     "SELECT 1 FROM annals_inbox WHERE consumer = ?1 AND message_id = ?2";
 
 /// Writes an open saga's row, replacing the one it had.
-pub(super) const KEEP_OPEN_SAGA: &str = "INSERT INTO annals_open_sagas (saga, instance, wake_at, stuck, updated_at)
+pub(super) const KEEP_OPEN_SAGA: &str =
+    "INSERT INTO annals_open_sagas (saga, instance, wake_at, stuck, updated_at)
      VALUES (?1, ?2, ?3, ?4, ?5)
      ON CONFLICT (saga, instance) DO UPDATE SET wake_at = ?3, stuck = ?4, updated_at = ?5";
 pub(super) const FORGET_OPEN_SAGA: &str =

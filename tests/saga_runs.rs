@@ -1,0 +1,375 @@
+//! Sagas run by the runner on every store: steps in order, compensations last pushed
+//! first, retries with backoff on a clock the test moves, the intervention queue and each
+//! operator action, deadlines (fired, met, after a restart).
+
+mod sagas;
+mod services;
+
+use std::sync::Arc;
+
+use annals::saga::{ManualClock, SagaRunner, SagaRunnerHandle, SagaStatus, Sagas};
+use annals::store::{CheckpointStore, EventStore, SagaStore};
+use annals::{CommandDispatcher, Utc};
+use sagas::{Agency, Answer, Booking, Trip, TripStep, is, options, record, requested, wait_until};
+
+fn runner<St>(store: &St, agency: &Arc<Agency>, clock: &ManualClock) -> SagaRunnerHandle<Trip, St>
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    SagaRunner::<Trip, _>::new(store.clone(), CommandDispatcher::new(), agency.clone())
+        .with_options(options())
+        .with_clock(clock.clone())
+        .spawn()
+}
+
+fn start() -> (Arc<Agency>, ManualClock) {
+    (
+        Arc::new(Agency::default()),
+        ManualClock::starting_at(Utc::now()),
+    )
+}
+
+use Booking::{Car, Flight, Hotel};
+use TripStep::{Book, Cancel, Confirm};
+
+/// Every step runs once, in the order planned, and the saga completes; the steps' outputs
+/// reach the state.
+async fn steps_run_in_order_once<St>(store: St)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let (agency, clock) = start();
+    let handle = runner(&store, &agency, &clock);
+    let position = record(&store, requested("t1", 0)).await;
+    handle
+        .wait_for(position, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    let view = wait_until(&handle.sagas(), "t1", is(SagaStatus::Completed)).await;
+    assert_eq!(
+        agency.effects("t1"),
+        [Book(Flight), Book(Hotel), Book(Car), Confirm]
+    );
+    assert_eq!(view.state.references["Hotel"], "ref-trip/t1/3");
+    assert!(agency.doubled().is_empty());
+    handle.stop().await;
+}
+
+/// A rejected step starts compensation: what was done is undone, last done first; the
+/// rejected step and the steps after it never run.
+async fn a_rejected_step_compensates_last_pushed_first<St>(store: St)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let (agency, clock) = start();
+    agency.answer(Book(Car), Answer::Reject);
+    let handle = runner(&store, &agency, &clock);
+    record(&store, requested("t2", 0)).await;
+    let view = wait_until(&handle.sagas(), "t2", |view| {
+        matches!(view.status, SagaStatus::Compensated { .. })
+    })
+    .await;
+    assert_eq!(
+        agency.effects("t2"),
+        [Book(Flight), Book(Hotel), Cancel(Hotel), Cancel(Flight)]
+    );
+    let SagaStatus::Compensated { cause } = view.status else {
+        unreachable!()
+    };
+    assert!(
+        cause.contains("Book(Car)") && cause.contains("refused"),
+        "{cause}"
+    );
+    handle.stop().await;
+}
+
+/// A failing step is tried again after 1 s, then 2 s (on the saga's clock); it succeeds on
+/// its third try and the saga goes on.
+async fn a_failing_step_is_retried_with_backoff<St>(store: St)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let (agency, clock) = start();
+    agency.answer(Book(Hotel), Answer::Fail(2));
+    let handle = runner(&store, &agency, &clock);
+    record(&store, requested("t3", 0)).await;
+    let sagas = handle.sagas();
+    let calls = |n| {
+        let agency = agency.clone();
+        move |_: &annals::saga::SagaView<Trip>| agency.calls("t3") == n
+    };
+    // Flight, then the hotel's first try.
+    wait_until(&sagas, "t3", calls(2)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(agency.calls("t3"), 2, "no retry before its time");
+    clock.advance(chrono::Duration::milliseconds(1_000));
+    wait_until(&sagas, "t3", calls(3)).await;
+    clock.advance(chrono::Duration::milliseconds(1_500));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(agency.calls("t3"), 3, "the second pause is 2 s");
+    clock.advance(chrono::Duration::milliseconds(500));
+    wait_until(&sagas, "t3", is(SagaStatus::Completed)).await;
+    assert_eq!(
+        agency.effects("t3"),
+        [Book(Flight), Book(Hotel), Book(Car), Confirm]
+    );
+    handle.stop().await;
+}
+
+/// Drives the clock on until instance `id` of `sagas` is stuck.
+async fn until_stuck<St: EventStore + SagaStore>(
+    sagas: &Sagas<Trip, St>,
+    clock: &ManualClock,
+    id: &str,
+) -> annals::saga::SagaView<Trip> {
+    for _ in 0..200 {
+        let view = sagas.load(id).await.unwrap();
+        if let Some(view) = view
+            && matches!(view.status, SagaStatus::Stuck { .. })
+        {
+            return view;
+        }
+        clock.advance(chrono::Duration::seconds(20));
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!(
+        "instance `{id}` never got stuck: {:?}",
+        sagas.load(id).await.unwrap()
+    );
+}
+
+/// A compensation that keeps failing is tried 5 times, then the instance waits in the
+/// intervention queue with its state and the error; retried by an operator after the fix,
+/// it compensates to the end.
+async fn a_failing_compensation_waits_for_an_operator_who_retries<St>(store: St)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let (agency, clock) = start();
+    agency.answer(Book(Car), Answer::Reject);
+    agency.answer(Cancel(Hotel), Answer::Fail(1_000));
+    let handle = runner(&store, &agency, &clock);
+    record(&store, requested("t4", 0)).await;
+    let sagas = handle.sagas();
+    let view = until_stuck(&sagas, &clock, "t4").await;
+    let SagaStatus::Stuck { step, error, .. } = &view.status else {
+        unreachable!()
+    };
+    assert_eq!(step, "Cancel(Hotel)");
+    assert!(error.contains("failed 5 times"), "{error}");
+    assert_eq!(view.compensations, [Cancel(Hotel), Cancel(Flight)]);
+    assert_eq!(view.state.references.len(), 2, "the whole state is there");
+    let stuck = sagas.stuck().await.unwrap();
+    assert_eq!(
+        stuck
+            .iter()
+            .map(|v| v.instance.as_str())
+            .collect::<Vec<_>>(),
+        ["t4"]
+    );
+    assert_eq!(
+        agency.calls("t4"),
+        2 + 1 + 5,
+        "two bookings, the refused car, five tries"
+    );
+
+    agency.clear_answer(&Cancel(Hotel));
+    sagas.retry("t4").await.unwrap();
+    wait_until(&sagas, "t4", |view| {
+        matches!(view.status, SagaStatus::Compensated { .. })
+    })
+    .await;
+    assert_eq!(
+        agency.effects("t4"),
+        [Book(Flight), Book(Hotel), Cancel(Hotel), Cancel(Flight)]
+    );
+    assert!(sagas.stuck().await.unwrap().is_empty());
+    handle.stop().await;
+}
+
+/// An operator skips a stuck compensation (done by hand): the next one runs.
+async fn an_operator_skips_a_stuck_compensation<St>(store: St)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let (agency, clock) = start();
+    agency.answer(Book(Car), Answer::Reject);
+    agency.answer(Cancel(Hotel), Answer::Reject);
+    let handle = runner(&store, &agency, &clock);
+    record(&store, requested("t5", 0)).await;
+    let sagas = handle.sagas();
+    let view = until_stuck(&sagas, &clock, "t5").await;
+    assert!(matches!(&view.status, SagaStatus::Stuck { error, .. } if error.contains("rejected")));
+    assert_eq!(
+        agency.calls("t5"),
+        2 + 1 + 1,
+        "a rejected compensation is not retried"
+    );
+    sagas.skip("t5").await.unwrap();
+    wait_until(&sagas, "t5", |view| {
+        matches!(view.status, SagaStatus::Compensated { .. })
+    })
+    .await;
+    assert_eq!(
+        agency.effects("t5"),
+        [Book(Flight), Book(Hotel), Cancel(Flight)]
+    );
+    handle.stop().await;
+}
+
+/// An operator resolves a stuck saga: it is closed, nothing more runs, and an action on
+/// it now says it does not apply.
+async fn an_operator_resolves_a_stuck_saga<St>(store: St)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let (agency, clock) = start();
+    agency.answer(Book(Car), Answer::Reject);
+    agency.answer(Cancel(Hotel), Answer::Reject);
+    let handle = runner(&store, &agency, &clock);
+    record(&store, requested("t6", 0)).await;
+    let sagas = handle.sagas();
+    until_stuck(&sagas, &clock, "t6").await;
+    sagas.resolve("t6").await.unwrap();
+    wait_until(&sagas, "t6", is(SagaStatus::Resolved)).await;
+    clock.advance(chrono::Duration::hours(1));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(agency.effects("t6"), [Book(Flight), Book(Hotel)]);
+    assert!(sagas.stuck().await.unwrap().is_empty());
+    let again = sagas.retry("t6").await;
+    assert!(
+        matches!(
+            again,
+            Err(annals::saga::OperatorError::NotApplicable { .. })
+        ),
+        "{again:?}"
+    );
+    handle.stop().await;
+}
+
+/// A deadline that passes fails the saga (its default reaction): the bookings are undone.
+async fn a_passed_deadline_compensates<St>(store: St)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let (agency, clock) = start();
+    let handle = runner(&store, &agency, &clock);
+    record(&store, requested("t7", 15)).await;
+    let sagas = handle.sagas();
+    let view = wait_until(&sagas, "t7", |view| view.pending.is_empty()).await;
+    assert_eq!(view.status, SagaStatus::Running, "waiting for the payment");
+    clock.advance(chrono::Duration::minutes(14));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        sagas.load("t7").await.unwrap().unwrap().status,
+        SagaStatus::Running
+    );
+    clock.advance(chrono::Duration::minutes(1));
+    let view = wait_until(&sagas, "t7", |view| {
+        matches!(view.status, SagaStatus::Compensated { .. })
+    })
+    .await;
+    assert!(matches!(&view.status, SagaStatus::Compensated { cause } if cause.contains("payment")));
+    assert_eq!(
+        agency.effects("t7"),
+        [
+            Book(Flight),
+            Book(Hotel),
+            Book(Car),
+            Confirm,
+            Cancel(Car),
+            Cancel(Hotel),
+            Cancel(Flight)
+        ]
+    );
+    handle.stop().await;
+}
+
+/// A deadline met (the payment came) is cancelled: it does not fire later.
+async fn a_met_deadline_does_not_fire<St>(store: St)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let (agency, clock) = start();
+    let handle = runner(&store, &agency, &clock);
+    record(&store, requested("t8", 15)).await;
+    let sagas = handle.sagas();
+    wait_until(&sagas, "t8", |view| view.pending.is_empty()).await;
+    record(&store, sagas::TripPaid { trip: "t8".into() }.into()).await;
+    wait_until(&sagas, "t8", is(SagaStatus::Completed)).await;
+    clock.advance(chrono::Duration::hours(1));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        sagas.load("t8").await.unwrap().unwrap().status,
+        SagaStatus::Completed
+    );
+    assert_eq!(
+        agency.effects("t8"),
+        [Book(Flight), Book(Hotel), Book(Car), Confirm]
+    );
+    assert!(
+        store
+            .open_sagas("trip")
+            .await
+            .unwrap()
+            .iter()
+            .all(|open| open.instance != "t8")
+    );
+    handle.stop().await;
+}
+
+/// A deadline set before a restart fires in the next runner.
+async fn a_deadline_fires_after_a_restart<St>(store: St)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let (agency, clock) = start();
+    let handle = runner(&store, &agency, &clock);
+    record(&store, requested("t9", 15)).await;
+    wait_until(&handle.sagas(), "t9", |view| view.pending.is_empty()).await;
+    handle.stop().await;
+    clock.advance(chrono::Duration::minutes(20));
+    let handle = runner(&store, &agency, &clock);
+    wait_until(&handle.sagas(), "t9", |view| {
+        matches!(view.status, SagaStatus::Compensated { .. })
+    })
+    .await;
+    assert!(agency.doubled().is_empty());
+    handle.stop().await;
+}
+
+/// An event for an instance that does not exist, and does not start one, is skipped.
+async fn an_event_without_an_instance_is_skipped<St>(store: St)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let (agency, clock) = start();
+    let handle = runner(&store, &agency, &clock);
+    let position = record(
+        &store,
+        sagas::TripPaid {
+            trip: "nobody".into(),
+        }
+        .into(),
+    )
+    .await;
+    handle
+        .wait_for(position, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(handle.sagas().load("nobody").await.unwrap().is_none());
+    handle.stop().await;
+}
+
+store_matrix!([memory, sqlite, postgres] =>
+    steps_run_in_order_once,
+    a_rejected_step_compensates_last_pushed_first,
+    a_failing_step_is_retried_with_backoff,
+    a_failing_compensation_waits_for_an_operator_who_retries,
+    an_operator_skips_a_stuck_compensation,
+    an_operator_resolves_a_stuck_saga,
+    a_passed_deadline_compensates,
+    a_met_deadline_does_not_fire,
+    a_deadline_fires_after_a_restart,
+    an_event_without_an_instance_is_skipped,
+);
