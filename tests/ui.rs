@@ -11,5 +11,6 @@ fn ui() {
     t.compile_fail("tests/ui/command/*.rs");
     t.compile_fail("tests/ui/projection/*.rs");
     t.compile_fail("tests/ui/publisher/*.rs");
+    t.compile_fail("tests/ui/saga/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }

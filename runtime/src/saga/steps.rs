@@ -51,6 +51,11 @@ use crate::store::Metadata;
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "saga `{Self}` does not say how its steps are performed",
+    label = "no `Steps` impl",
+    note = "add `#[annals::async_trait] impl annals::saga::Steps for {Self} {{ type Step = ...; type Services = ...; async fn perform(step: &Self::Step, context: &annals::saga::StepContext<'_, Self::Services>) -> Result<annals::saga::StepOutput, annals::saga::StepError> {{ ... }} }}`"
+)]
 #[async_trait::async_trait]
 pub trait Steps: Send + Sync + 'static {
     /// The steps and compensations (usually an enum): what a plan records, so it must

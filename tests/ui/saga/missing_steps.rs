@@ -1,0 +1,21 @@
+use annals::saga::{Plan, React, Saga, StepContext, StepError, StepOutput, Steps};
+use annals::{Event, Recorded};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct Placed { order: String }
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct Paid { order: String }
+
+#[derive(Event, Clone, Debug, PartialEq)]
+enum OrderEvent { Placed(Placed), Paid(Paid) }
+
+#[derive(Saga, Default, Serialize, Deserialize)]
+#[saga(starts(OrderEvent::{Placed}), id = order)]
+struct Checkout;
+
+impl React<Placed> for Checkout {
+    fn react(&mut self, _: Recorded<'_, Placed>, _: &mut Plan<()>) {}
+}
+
+fn main() {}
