@@ -37,7 +37,7 @@ use crate::store::{CheckpointStore, EventStore, SagaStore};
 /// # struct Placed { order: String }
 /// # #[derive(annals::Event, Clone, Debug, PartialEq)]
 /// # enum OrderEvent { Placed(Placed) }
-/// # #[derive(annals::Saga, Default, Serialize, Deserialize)]
+/// # #[derive(annals::saga::Saga, Default, Serialize, Deserialize)]
 /// # #[saga(starts(OrderEvent), id = order)]
 /// # struct Fulfilment { order: String }
 /// # impl React<Placed> for Fulfilment {
