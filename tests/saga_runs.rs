@@ -22,6 +22,8 @@ where
         .spawn()
 }
 
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn start() -> (Arc<Agency>, ManualClock) {
     (
         Arc::new(Agency::default()),
@@ -318,6 +320,26 @@ where
     handle.stop().await;
 }
 
+/// A deadline set before a restart and met after it leaves no open-saga row behind: the
+/// next runner knows from the saga's stream that it had one.
+async fn a_deadline_met_after_a_restart_leaves_no_row<St>(store: St)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let (agency, clock) = start();
+    let handle = runner(&store, &agency, &clock);
+    record(&store, requested("t10", 15)).await;
+    wait_until(&handle.sagas(), "t10", |view| view.pending.is_empty()).await;
+    handle.stop().await;
+    let handle = runner(&store, &agency, &clock);
+    let paid = record(&store, sagas::TripPaid { trip: "t10".into() }.into()).await;
+    handle.wait_for(paid, WAIT).await.unwrap();
+    wait_until(&handle.sagas(), "t10", is(SagaStatus::Completed)).await;
+    let rows = store.open_sagas("trip").await.unwrap();
+    assert!(rows.iter().all(|open| open.instance != "t10"), "{rows:?}");
+    handle.stop().await;
+}
+
 /// A deadline set before a restart fires in the next runner.
 async fn a_deadline_fires_after_a_restart<St>(store: St)
 where
@@ -371,5 +393,6 @@ store_matrix!([memory, sqlite, postgres] =>
     a_passed_deadline_compensates,
     a_met_deadline_does_not_fire,
     a_deadline_fires_after_a_restart,
+    a_deadline_met_after_a_restart_leaves_no_row,
     an_event_without_an_instance_is_skipped,
 );

@@ -561,6 +561,7 @@ impl<S: Saga> Instance<S> {
             match change {
                 DeadlineChange::Set { name, at } => {
                     self.deadlines.insert(name.clone(), *at);
+                    self.timed = true;
                 }
                 DeadlineChange::Cancel { name } => {
                     self.deadlines.remove(name);

@@ -111,6 +111,10 @@ impl<S: Saga, St: EventStore + SagaStore> Worker<S, St> {
             None => Instance::new(id),
         };
         self.catch_up(&mut instance).await?;
+        if let Job::Wake { .. } = job {
+            // Its open-saga row woke it.
+            instance.timed = true;
+        }
         let now = self.clock.now();
         if let Job::Input {
             recorded, route, ..
