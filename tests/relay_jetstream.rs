@@ -212,15 +212,6 @@ async fn relay_child() {
     std::future::pending::<()>().await;
 }
 
-/// A pause of 30 to 230 ms that differs from one call to the next.
-fn jitter() -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    Duration::from_millis(30 + u64::from(nanos % 200))
-}
-
 /// The relay's process SIGKILLed at random points 20 times while commands run: every event
 /// is in the stream once, each stream's in order (what was not checkpointed is sent again,
 /// and JetStream drops what it already has by message id), and reaches a consumer's effect
@@ -256,7 +247,7 @@ async fn a_relay_killed_20_times_while_commands_run_delivers_each_event_once_in_
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        tokio::time::sleep(jitter() + Duration::from_millis(100)).await;
+        tokio::time::sleep(services::jitter() + Duration::from_millis(100)).await;
         child.kill().unwrap();
         child.wait().unwrap();
         published_before_kills.push(

@@ -188,15 +188,6 @@ where
     std::future::pending::<()>().await;
 }
 
-/// A pause of 20 to 220 ms that differs from one call to the next.
-fn jitter() -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    Duration::from_millis(20 + u64::from(nanos % 200))
-}
-
 /// Kills 20 runners at random points while transfers are asked for, then finishes with a
 /// last runner and checks the end state.
 async fn killed_runners_leave_the_state_of_an_uninterrupted_run<St>(
@@ -228,7 +219,7 @@ async fn killed_runners_leave_the_state_of_an_uninterrupted_run<St>(
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        tokio::time::sleep(jitter() + Duration::from_millis(150)).await;
+        tokio::time::sleep(services::jitter() + Duration::from_millis(150)).await;
         child.kill().unwrap();
         child.wait().unwrap();
         handled_after_kills.push(store.checkpoint("saga:money_transfer").await.unwrap());

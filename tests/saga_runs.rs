@@ -118,25 +118,44 @@ where
     handle.stop().await;
 }
 
-/// Drives the clock on until instance `id` of `sagas` is stuck.
-async fn until_stuck<St: EventStore + SagaStore>(
-    sagas: &Sagas<Trip, St>,
-    clock: &ManualClock,
-    id: &str,
-) -> annals::saga::SagaView<Trip> {
+/// A trip whose car is refused (so it compensates) and whose hotel cancellation answers
+/// `cancel_hotel`, run with the clock driven on until it is stuck.
+struct StuckTrip<St> {
+    agency: Arc<Agency>,
+    clock: ManualClock,
+    handle: SagaRunnerHandle<Trip, St>,
+    sagas: Sagas<Trip, St>,
+    view: annals::saga::SagaView<Trip>,
+}
+
+async fn stuck_trip<St>(store: &St, trip: &str, cancel_hotel: Answer) -> StuckTrip<St>
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let (agency, clock) = start();
+    agency.answer(Book(Car), Answer::Reject);
+    agency.answer(Cancel(Hotel), cancel_hotel);
+    let handle = runner(store, &agency, &clock);
+    record(store, requested(trip, 0)).await;
+    let sagas = handle.sagas();
     for _ in 0..200 {
-        let view = sagas.load(id).await.unwrap();
-        if let Some(view) = view
+        if let Some(view) = sagas.load(trip).await.unwrap()
             && matches!(view.status, SagaStatus::Stuck { .. })
         {
-            return view;
+            return StuckTrip {
+                agency,
+                clock,
+                handle,
+                sagas,
+                view,
+            };
         }
         clock.advance(chrono::Duration::seconds(20));
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     panic!(
-        "instance `{id}` never got stuck: {:?}",
-        sagas.load(id).await.unwrap()
+        "instance `{trip}` never got stuck: {:?}",
+        sagas.load(trip).await.unwrap()
     );
 }
 
@@ -147,13 +166,13 @@ async fn a_failing_compensation_waits_for_an_operator_who_retries<St>(store: St)
 where
     St: EventStore + CheckpointStore + SagaStore + Clone,
 {
-    let (agency, clock) = start();
-    agency.answer(Book(Car), Answer::Reject);
-    agency.answer(Cancel(Hotel), Answer::Fail(1_000));
-    let handle = runner(&store, &agency, &clock);
-    record(&store, requested("t4", 0)).await;
-    let sagas = handle.sagas();
-    let view = until_stuck(&sagas, &clock, "t4").await;
+    let StuckTrip {
+        agency,
+        handle,
+        sagas,
+        view,
+        ..
+    } = stuck_trip(&store, "t4", Answer::Fail(1_000)).await;
     let SagaStatus::Stuck { step, error, .. } = &view.status else {
         unreachable!()
     };
@@ -194,13 +213,13 @@ async fn an_operator_skips_a_stuck_compensation<St>(store: St)
 where
     St: EventStore + CheckpointStore + SagaStore + Clone,
 {
-    let (agency, clock) = start();
-    agency.answer(Book(Car), Answer::Reject);
-    agency.answer(Cancel(Hotel), Answer::Reject);
-    let handle = runner(&store, &agency, &clock);
-    record(&store, requested("t5", 0)).await;
-    let sagas = handle.sagas();
-    let view = until_stuck(&sagas, &clock, "t5").await;
+    let StuckTrip {
+        agency,
+        handle,
+        sagas,
+        view,
+        ..
+    } = stuck_trip(&store, "t5", Answer::Reject).await;
     assert!(matches!(&view.status, SagaStatus::Stuck { error, .. } if error.contains("rejected")));
     assert_eq!(
         agency.calls("t5"),
@@ -225,13 +244,13 @@ async fn an_operator_resolves_a_stuck_saga<St>(store: St)
 where
     St: EventStore + CheckpointStore + SagaStore + Clone,
 {
-    let (agency, clock) = start();
-    agency.answer(Book(Car), Answer::Reject);
-    agency.answer(Cancel(Hotel), Answer::Reject);
-    let handle = runner(&store, &agency, &clock);
-    record(&store, requested("t6", 0)).await;
-    let sagas = handle.sagas();
-    until_stuck(&sagas, &clock, "t6").await;
+    let StuckTrip {
+        agency,
+        clock,
+        handle,
+        sagas,
+        ..
+    } = stuck_trip(&store, "t6", Answer::Reject).await;
     sagas.resolve("t6").await.unwrap();
     wait_until(&sagas, "t6", is(SagaStatus::Resolved)).await;
     clock.advance(chrono::Duration::hours(1));

@@ -105,6 +105,7 @@ mod command;
 #[doc(hidden)]
 pub mod dispatch;
 mod event;
+mod key_hash;
 pub mod messaging;
 pub mod projection;
 mod repository;

@@ -68,6 +68,16 @@ pub fn fresh_schema() -> String {
     )
 }
 
+/// A pause of 30 to 230 ms that differs from one call to the next: when a test kills a
+/// process.
+pub fn jitter() -> std::time::Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    std::time::Duration::from_millis(30 + u64::from(nanos % 200))
+}
+
 /// A fresh SQLite file for one test, in a folder of this run of this process.
 pub fn sqlite_path(label: &str) -> std::path::PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);

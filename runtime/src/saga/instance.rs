@@ -14,7 +14,7 @@ use super::plan::{Action, DeadlineChange, Plan};
 use super::record::{Input, OperatorAction, SagaRecord};
 use super::steps::{StepError, StepOutput};
 use crate::event::EventDecodeError;
-use crate::store::{Metadata, RecordedEvent};
+use crate::store::{Metadata, NewEvent, RecordedEvent};
 
 /// Where a saga instance stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +205,16 @@ impl<S: Saga> Instance<S> {
             causation_id: self.cause,
             ..Metadata::default()
         }
+    }
+
+    /// The unsaved records as events to append, with the instance's metadata.
+    pub(crate) fn unsaved_events(&self) -> Result<Vec<NewEvent>, InstanceError> {
+        let metadata = self.metadata();
+        self.unsaved
+            .iter()
+            .map(|record| record.to_new_event(metadata.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| self.error(format!("a record does not encode: {error}")))
     }
 
     /// The compensations pushed, the next to run first.

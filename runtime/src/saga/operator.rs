@@ -171,17 +171,7 @@ impl<S: Saga, St: EventStore + SagaStore> Sagas<S, St> {
                 updated_at: now,
             })
             .await?;
-        let metadata = instance.metadata();
-        let events = instance
-            .unsaved
-            .iter()
-            .map(|record| record.to_new_event(metadata.clone()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| InstanceError::Record {
-                saga: S::NAME,
-                instance: id.to_owned(),
-                reason: format!("a record does not encode: {error}"),
-            })?;
+        let events = instance.unsaved_events()?;
         self.store
             .append(
                 &S::stream_id(id),

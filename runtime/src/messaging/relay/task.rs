@@ -44,10 +44,7 @@ pub(super) struct InFlight {
 type StreamKey = u64;
 
 fn stream_key(stream_id: &str) -> StreamKey {
-    // FNV-1a: stream ids are short, and this runs once per message.
-    stream_id.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    crate::key_hash::key_hash(stream_id)
 }
 
 /// Why a round stopped.

@@ -176,13 +176,7 @@ pub(super) struct Workers(Arc<Vec<mpsc::Sender<Job>>>);
 impl Workers {
     /// Hands `job` to its instance's worker; `false` when the workers have stopped.
     pub(super) async fn send(&self, job: Job) -> bool {
-        // FNV-1a of the instance id.
-        let hash = job
-            .instance()
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-            });
+        let hash = crate::key_hash::key_hash(job.instance());
         let worker = &self.0[(hash % self.0.len() as u64) as usize];
         worker.send(job).await.is_ok()
     }

@@ -221,17 +221,7 @@ impl<S: Saga, St: EventStore + SagaStore> Worker<S, St> {
         if instance.unsaved.is_empty() {
             return Ok(());
         }
-        let metadata = instance.metadata();
-        let events = instance
-            .unsaved
-            .iter()
-            .map(|record| record.to_new_event(metadata.clone()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| InstanceError::Record {
-                saga: S::NAME,
-                instance: instance.id.clone(),
-                reason: format!("a record does not encode: {error}"),
-            })?;
+        let events = instance.unsaved_events()?;
         let expected = ExpectedVersion::Exact(instance.version);
         match self
             .store
