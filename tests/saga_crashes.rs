@@ -109,6 +109,30 @@ async fn request<St: EventStore + SnapshotStore + Clone>(
     last
 }
 
+/// Waits until every transfer's saga is over: some wait out a retry's pause (a command
+/// that kept conflicting with the other workers' on one account) after their input is
+/// handled.
+async fn wait_all_finished<St: EventStore + SagaStore>(
+    sagas: &Sagas<MoneyTransfer, St>,
+    transfers: usize,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    for n in 0..transfers {
+        let id = format!("t{n}");
+        loop {
+            let view = sagas.load(&id).await.unwrap();
+            if view.as_ref().is_some_and(|view| view.status.is_finished()) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "transfer {n} did not finish: {view:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 /// Every transfer's saga finished as an uninterrupted run finishes it, balances match, and
 /// no deposit was made twice.
 async fn assert_end_state<St>(store: &St, transfers: usize)
@@ -241,6 +265,7 @@ async fn killed_runners_leave_the_state_of_an_uninterrupted_run<St>(
         .wait_for(last, Duration::from_secs(60))
         .await
         .unwrap();
+    wait_all_finished(&runner.sagas(), TRANSFERS).await;
     runner.stop().await;
     assert_end_state(&store, TRANSFERS).await;
 }
@@ -278,6 +303,7 @@ where
         .wait_for(last, Duration::from_secs(120))
         .await
         .unwrap();
+    wait_all_finished(&runner.sagas(), TRANSFERS).await;
     runner.stop().await;
     assert_end_state(&store, TRANSFERS).await;
 }
