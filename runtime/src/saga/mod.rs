@@ -36,7 +36,8 @@
 //! (before its result was recorded) has no second effect.
 //!
 //! An event the saga consumes that finds no instance, and does not start one, is skipped.
-//! An event that starts an instance which exists already is handed to it like any other.
+//! An event that starts an instance which exists already is handed to it like any other;
+//! an event for an instance that is over (completed, compensated, resolved) is ignored.
 //! Reactions must be deterministic (the state, the event and [`Plan::now`] only): an input
 //! handled again after a crash must plan the same steps under the same numbers.
 
