@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::Saga;
 use super::options::Retries;
 use super::plan::{Action, DeadlineChange, Plan};
-use super::record::{Input, OperatorAction, SagaRecord};
+use super::record::{self, Input, OperatorAction, SagaRecord};
 use super::steps::{StepError, StepOutput};
 use crate::event::EventDecodeError;
 use crate::store::{Metadata, NewEvent, RecordedEvent};
@@ -108,8 +108,11 @@ pub(crate) struct Instance<S: Saga> {
     pub(crate) timed: bool,
     /// Records made and not yet saved.
     pub(crate) unsaved: Vec<SagaRecord<S::Step>>,
-    /// The state as the last folded record holds it, decoded once at the end of a fold.
-    folded_state: Option<Value>,
+    /// The state as the last record that carries one holds it.
+    recorded_state: Option<Value>,
+    /// Whether `state` is behind `recorded_state` (during a fold, which decodes it once at
+    /// its end).
+    state_behind: bool,
 }
 
 /// Why an instance cannot go on.
@@ -151,24 +154,34 @@ impl<S: Saga> Instance<S> {
             handled: HashSet::new(),
             timed: false,
             unsaved: Vec::new(),
-            folded_state: None,
+            recorded_state: None,
+            state_behind: false,
         }
     }
 
-    /// Folds the events of its stream (in order) onto this instance.
+    /// Folds the events of its stream (in order) onto this instance; those up to its
+    /// version are folded already and skipped.
     pub(crate) fn fold(&mut self, events: &[RecordedEvent]) -> Result<(), InstanceError> {
         for recorded in events {
-            let record = SagaRecord::from_recorded(recorded).map_err(|error| {
+            if recorded.stream_version <= self.version {
+                // Folded already.
+                continue;
+            }
+            let records = record::from_recorded(recorded).map_err(|error| {
                 self.error(format!(
-                    "the record at version {} of `{}` does not decode: {error}",
+                    "the records at version {} of `{}` do not decode: {error}",
                     recorded.stream_version, recorded.stream_id
                 ))
             })?;
-            self.apply(&record, true);
+            for record in &records {
+                self.apply(record, true);
+            }
             self.version = recorded.stream_version;
         }
-        if let Some(state) = self.folded_state.take() {
-            self.state = serde_json::from_value(state).map_err(|error| {
+        if std::mem::take(&mut self.state_behind)
+            && let Some(state) = &self.recorded_state
+        {
+            self.state = serde_json::from_value(state.clone()).map_err(|error| {
                 self.error(format!("the recorded state does not decode: {error}"))
             })?;
         }
@@ -207,14 +220,11 @@ impl<S: Saga> Instance<S> {
         }
     }
 
-    /// The unsaved records as events to append, with the instance's metadata.
+    /// The unsaved records as the event to append, with the instance's metadata.
     pub(crate) fn unsaved_events(&self) -> Result<Vec<NewEvent>, InstanceError> {
-        let metadata = self.metadata();
-        self.unsaved
-            .iter()
-            .map(|record| record.to_new_event(metadata.clone()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| self.error(format!("a record does not encode: {error}")))
+        record::to_new_event(&self.unsaved, self.metadata())
+            .map(|event| vec![event])
+            .map_err(|error| self.error(format!("the records do not encode: {error}")))
     }
 
     /// The compensations pushed, the next to run first.
@@ -345,7 +355,10 @@ impl<S: Saga> Instance<S> {
         } else {
             let mut plan = Plan::new(now);
             self.state.on_done(step, &output, &mut plan);
-            (Some(self.state_value()?), plan.actions, plan.deadlines)
+            // Recorded only when `on_done` changed it.
+            let state = Some(self.state_value()?)
+                .filter(|state| Some(state) != self.recorded_state.as_ref());
+            (state, plan.actions, plan.deadlines)
         };
         self.record(SagaRecord::Done {
             no,
@@ -437,9 +450,8 @@ impl<S: Saga> Instance<S> {
                         self.deadlines.remove(name);
                     }
                 }
-                if folding {
-                    self.folded_state = Some(state.clone());
-                }
+                self.recorded_state = Some(state.clone());
+                self.state_behind |= folding;
                 self.change_deadlines(deadlines);
                 for action in actions {
                     let queued = self.number(action.clone());
@@ -467,8 +479,9 @@ impl<S: Saga> Instance<S> {
                                 .push((queued.compensation_no, compensation));
                         }
                     }
-                    if folding && let Some(state) = state {
-                        self.folded_state = Some(state.clone());
+                    if let Some(state) = state {
+                        self.recorded_state = Some(state.clone());
+                        self.state_behind |= folding;
                     }
                     self.change_deadlines(deadlines);
                     for action in actions.iter().rev() {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::plan::{Action, DeadlineChange};
 use crate::store::{Metadata, NewEvent, RecordedEvent};
 
-/// One event of a saga's stream.
+/// One record of a saga's stream (each event holds the records of one save).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
 #[serde(bound(serialize = "Step: Serialize", deserialize = "Step: DeserializeOwned"))]
@@ -25,7 +25,7 @@ pub(crate) enum SagaRecord<Step> {
         deadlines: Vec<DeadlineChange>,
     },
     /// Step or compensation `no` succeeded; for a step, the state after
-    /// [`on_done`](super::Steps::on_done) and what it planned.
+    /// [`on_done`](super::Steps::on_done) (when it changed it) and what it planned.
     Done {
         no: u64,
         #[serde(default, skip_serializing_if = "Value::is_null")]
@@ -82,32 +82,25 @@ pub(crate) enum OperatorAction {
     Resolve,
 }
 
-impl<Step: Serialize> SagaRecord<Step> {
-    /// The stored type name of the record.
-    fn event_type(&self) -> &'static str {
-        match self {
-            SagaRecord::Reacted { .. } => "annals.saga.Reacted",
-            SagaRecord::Done { .. } => "annals.saga.Done",
-            SagaRecord::AttemptFailed { .. } => "annals.saga.AttemptFailed",
-            SagaRecord::GaveUp { .. } => "annals.saga.GaveUp",
-            SagaRecord::Operator { .. } => "annals.saga.Operator",
-        }
-    }
+/// The stored type of a saga stream's events: each holds the records of one save, in order.
+const RECORDS: &str = "annals.saga.Records";
 
-    /// The record as an event to append.
-    pub(crate) fn to_new_event(&self, metadata: Metadata) -> Result<NewEvent, serde_json::Error> {
-        Ok(NewEvent::new(
-            self.event_type(),
-            1,
-            serde_json::to_vec(self)?,
-            metadata,
-        ))
-    }
+/// `records` (one save's) as one event to append.
+pub(crate) fn to_new_event<Step: Serialize>(
+    records: &[SagaRecord<Step>],
+    metadata: Metadata,
+) -> Result<NewEvent, serde_json::Error> {
+    Ok(NewEvent::new(
+        RECORDS,
+        1,
+        serde_json::to_vec(records)?,
+        metadata,
+    ))
 }
 
-impl<Step: DeserializeOwned> SagaRecord<Step> {
-    /// The record an event of a saga's stream holds.
-    pub(crate) fn from_recorded(recorded: &RecordedEvent) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(&recorded.payload)
-    }
+/// The records an event of a saga's stream holds.
+pub(crate) fn from_recorded<Step: DeserializeOwned>(
+    recorded: &RecordedEvent,
+) -> Result<Vec<SagaRecord<Step>>, serde_json::Error> {
+    serde_json::from_slice(&recorded.payload)
 }

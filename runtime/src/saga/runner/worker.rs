@@ -153,7 +153,7 @@ impl<S: Saga, St: EventStore + SagaStore> Worker<S, St> {
         loop {
             let events = self
                 .store
-                .read_stream(&stream, instance.version, 1024)
+                .read_stream(&stream, instance.version + 1, 1024)
                 .await?;
             let short = events.len() < 1024;
             instance.fold(&events)?;
