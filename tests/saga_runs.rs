@@ -24,10 +24,12 @@ where
 
 const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The runner's clock starts a day behind the wall clock: the operators' actions (taken
+/// on the wall clock, as another process would) must reach it all the same.
 fn start() -> (Arc<Agency>, ManualClock) {
     (
         Arc::new(Agency::default()),
-        ManualClock::starting_at(Utc::now()),
+        ManualClock::starting_at(Utc::now() - chrono::Duration::days(1)),
     )
 }
 
@@ -414,4 +416,213 @@ store_matrix!([memory, sqlite, postgres] =>
     a_deadline_fires_after_a_restart,
     a_deadline_met_after_a_restart_leaves_no_row,
     an_event_without_an_instance_is_skipped,
+    an_operator_action_racing_a_worker_is_not_lost,
 );
+
+/// An operator's action that lands while a worker is looking at the stuck instance is not
+/// lost: the store holds the operator's append until the worker has read the stream (so
+/// the worker sees the instance stuck), and the worker's "stuck" row until that append is
+/// done (so it is written over the operator's "due" row).
+async fn an_operator_action_racing_a_worker_is_not_lost<St>(store: St)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let store = racing::Racing::new(store);
+    let StuckTrip {
+        agency,
+        handle,
+        sagas,
+        ..
+    } = stuck_trip(&store, "t12", Answer::Reject).await;
+    store.arm();
+    sagas.skip("t12").await.unwrap();
+    tokio::time::timeout(WAIT, store.raced())
+        .await
+        .expect("the operator and the worker did not race");
+    wait_until(&sagas, "t12", |view| {
+        matches!(view.status, SagaStatus::Compensated { .. })
+    })
+    .await;
+    assert_eq!(
+        agency.effects("t12"),
+        [Book(Flight), Book(Hotel), Cancel(Flight)]
+    );
+    handle.stop().await;
+}
+
+mod racing {
+    //! A store that orders an operator's action and a worker's look at a stuck instance
+    //! the worst way round, once armed.
+
+    use std::sync::Arc;
+
+    use annals::async_trait;
+    use annals::store::{
+        AppendResult, Catalog, CheckpointStore, EventFilter, EventStore, ExpectedVersion, NewEvent,
+        OpenSaga, RecordedEvent, SagaStore, StoreError,
+    };
+    use annals::{DateTime, Utc};
+    use tokio::sync::watch;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    enum Phase {
+        Idle,
+        Armed,
+        /// The operator wrote its "due" row; the worker is about to look.
+        OperatorWoke,
+        /// The worker read the stream (before the operator's append).
+        WorkerRead,
+        /// The operator's append is done.
+        OperatorAppended,
+        /// The worker's "stuck" row was written after that append.
+        Raced,
+    }
+
+    #[derive(Clone)]
+    pub struct Racing<St> {
+        inner: St,
+        phase: Arc<watch::Sender<Phase>>,
+    }
+
+    impl<St> Racing<St> {
+        pub fn new(inner: St) -> Self {
+            Self {
+                inner,
+                phase: Arc::new(watch::channel(Phase::Idle).0),
+            }
+        }
+
+        pub fn arm(&self) {
+            self.phase.send_replace(Phase::Armed);
+        }
+
+        /// Returns once the worker's "stuck" row was written after the operator's append.
+        pub async fn raced(&self) {
+            self.until(Phase::Raced).await;
+        }
+
+        fn phase(&self) -> Phase {
+            *self.phase.borrow()
+        }
+
+        async fn until(&self, phase: Phase) {
+            let mut watch = self.phase.subscribe();
+            watch.wait_for(|now| *now >= phase).await.unwrap();
+        }
+    }
+
+    fn saga_stream(stream_id: &str) -> bool {
+        stream_id.starts_with("saga:")
+    }
+
+    #[async_trait]
+    impl<St: EventStore + Clone> EventStore for Racing<St> {
+        async fn append(
+            &self,
+            stream_id: &str,
+            expected: ExpectedVersion,
+            events: Vec<NewEvent>,
+        ) -> Result<AppendResult, StoreError> {
+            let held = saga_stream(stream_id) && self.phase() == Phase::OperatorWoke;
+            if held {
+                self.until(Phase::WorkerRead).await;
+            }
+            let result = self.inner.append(stream_id, expected, events).await;
+            if held {
+                self.phase.send_replace(Phase::OperatorAppended);
+            }
+            result
+        }
+
+        async fn read_stream(
+            &self,
+            stream_id: &str,
+            from: u64,
+            max: usize,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            let events = self.inner.read_stream(stream_id, from, max).await;
+            if saga_stream(stream_id) && self.phase() == Phase::OperatorWoke {
+                self.phase.send_replace(Phase::WorkerRead);
+            }
+            events
+        }
+
+        async fn read_all(
+            &self,
+            after: u64,
+            max: usize,
+            filter: &EventFilter,
+        ) -> Result<Vec<RecordedEvent>, StoreError> {
+            self.inner.read_all(after, max, filter).await
+        }
+
+        async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
+            self.inner.stream_version(stream_id).await
+        }
+
+        async fn head_position(&self) -> Result<u64, StoreError> {
+            self.inner.head_position().await
+        }
+
+        fn subscribe(&self) -> Option<watch::Receiver<u64>> {
+            self.inner.subscribe()
+        }
+
+        fn catalog(&self) -> &Catalog {
+            self.inner.catalog()
+        }
+    }
+
+    #[async_trait]
+    impl<St: CheckpointStore> CheckpointStore for Racing<St> {
+        async fn checkpoint(&self, name: &str) -> Result<u64, StoreError> {
+            self.inner.checkpoint(name).await
+        }
+
+        async fn move_checkpoint(
+            &self,
+            name: &str,
+            from: u64,
+            to: u64,
+        ) -> Result<bool, StoreError> {
+            self.inner.move_checkpoint(name, from, to).await
+        }
+    }
+
+    #[async_trait]
+    impl<St: SagaStore> SagaStore for Racing<St> {
+        async fn keep_open_saga(&self, open: &OpenSaga) -> Result<(), StoreError> {
+            let phase = self.phase();
+            if phase == Phase::Armed && open.wake_at.is_some() {
+                self.inner.keep_open_saga(open).await?;
+                self.phase.send_replace(Phase::OperatorWoke);
+                return Ok(());
+            }
+            let worker_stuck = open.wake_at.is_none() && open.stuck.is_some();
+            if worker_stuck && (phase == Phase::OperatorWoke || phase == Phase::WorkerRead) {
+                self.until(Phase::OperatorAppended).await;
+                self.inner.keep_open_saga(open).await?;
+                self.phase.send_replace(Phase::Raced);
+                return Ok(());
+            }
+            self.inner.keep_open_saga(open).await
+        }
+
+        async fn forget_open_saga(&self, saga: &str, instance: &str) -> Result<(), StoreError> {
+            self.inner.forget_open_saga(saga, instance).await
+        }
+
+        async fn open_sagas(&self, saga: &str) -> Result<Vec<OpenSaga>, StoreError> {
+            self.inner.open_sagas(saga).await
+        }
+
+        async fn due_sagas(
+            &self,
+            saga: &str,
+            now: DateTime<Utc>,
+            limit: usize,
+        ) -> Result<Vec<OpenSaga>, StoreError> {
+            self.inner.due_sagas(saga, now, limit).await
+        }
+    }
+}

@@ -160,17 +160,10 @@ impl<S: Saga, St: EventStore + SagaStore> Sagas<S, St> {
             });
         }
         // The row first: a runner then looks at the instance even if the append below is
-        // the last thing this process does.
-        let now = Utc::now();
-        self.store
-            .keep_open_saga(&OpenSaga {
-                saga: S::NAME.to_owned(),
-                instance: id.to_owned(),
-                wake_at: Some(now),
-                stuck: None,
-                updated_at: now,
-            })
-            .await?;
+        // the last thing this process does. And again after it: a runner that read the
+        // stream before the append may have written its "stuck" row over the first one
+        // (it reads the stream again after writing that row, which covers the other order).
+        self.wake(id).await?;
         let events = instance.unsaved_events()?;
         self.store
             .append(
@@ -178,6 +171,21 @@ impl<S: Saga, St: EventStore + SagaStore> Sagas<S, St> {
                 ExpectedVersion::Exact(instance.version),
                 events,
             )
+            .await?;
+        self.wake(id).await
+    }
+
+    /// Makes instance `id` due at once for every runner, whatever its clock says (another
+    /// machine's, or a test's): at the earliest time, not at this process's now.
+    async fn wake(&self, id: &str) -> Result<(), OperatorError> {
+        self.store
+            .keep_open_saga(&OpenSaga {
+                saga: S::NAME.to_owned(),
+                instance: id.to_owned(),
+                wake_at: Some(DateTime::UNIX_EPOCH),
+                stuck: None,
+                updated_at: Utc::now(),
+            })
             .await?;
         Ok(())
     }

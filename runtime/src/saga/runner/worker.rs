@@ -137,7 +137,20 @@ impl<S: Saga, St: EventStore + SagaStore> Worker<S, St> {
                 }
             }
         }
-        self.drive(&mut instance).await?;
+        loop {
+            self.drive(&mut instance).await?;
+            if !matches!(instance.status, SagaStatus::Stuck { .. }) {
+                break;
+            }
+            // Its row now says it waits for an operator. An operator's action saved after
+            // this worker read the stream, and before the row was written, would be lost:
+            // the stream is read again after the row.
+            let version = instance.version;
+            self.catch_up(&mut instance).await?;
+            if instance.version == version {
+                break;
+            }
+        }
         if self.cache.len() >= CACHE {
             self.cache.clear();
         }
