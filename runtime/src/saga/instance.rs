@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::Saga;
-use super::options::Retries;
+use super::options::{Retries, SagaOptions};
 use super::plan::{Action, DeadlineChange, Plan};
 use super::record::{self, Input, OperatorAction, SagaRecord};
 use super::steps::{StepError, StepOutput};
+use super::{Saga, SagaView};
 use crate::event::EventDecodeError;
 use crate::store::{Metadata, NewEvent, RecordedEvent};
 
@@ -227,6 +227,19 @@ impl<S: Saga> Instance<S> {
             .map_err(|error| self.error(format!("the records do not encode: {error}")))
     }
 
+    /// What operators and tests see of it.
+    pub(crate) fn into_view(self) -> SagaView<S> {
+        SagaView {
+            status: self.status.clone(),
+            pending: self.pending().cloned().collect(),
+            compensations: self.compensations().cloned().collect(),
+            deadlines: self.deadlines().clone(),
+            version: self.version,
+            instance: self.id,
+            state: self.state,
+        }
+    }
+
     /// The compensations pushed, the next to run first.
     pub(crate) fn compensations(&self) -> impl Iterator<Item = &S::Step> {
         self.compensations.iter().rev().map(|(_, step)| step)
@@ -339,6 +352,31 @@ impl<S: Saga> Instance<S> {
     fn state_value(&self) -> Result<Value, InstanceError> {
         serde_json::to_value(&self.state)
             .map_err(|error| self.error(format!("the state does not encode: {error}")))
+    }
+
+    /// Step (or compensation) `no` ended with `result` at `now`: done, or failed and
+    /// retried (or given up) by the retries `options` give its kind.
+    pub(crate) fn performed(
+        &mut self,
+        no: u64,
+        step: &S::Step,
+        compensating: bool,
+        result: Result<StepOutput, StepError>,
+        options: &SagaOptions,
+        now: DateTime<Utc>,
+    ) -> Result<(), InstanceError> {
+        match result {
+            Ok(output) => self.done(no, step, compensating, output, now),
+            Err(error) => {
+                let retries = if compensating {
+                    &options.compensation_retries
+                } else {
+                    &options.step_retries
+                };
+                self.failed(no, error, retries, now);
+                Ok(())
+            }
+        }
     }
 
     /// Step (or compensation) `no` succeeded with `output`, at `now`.

@@ -42,11 +42,11 @@
 //! handled again after a crash must plan the same steps under the same numbers.
 
 mod clock;
-mod instance;
+pub(crate) mod instance;
 mod operator;
 mod options;
 mod plan;
-mod record;
+pub(crate) mod record;
 mod route;
 mod runner;
 mod steps;

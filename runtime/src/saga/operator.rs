@@ -96,15 +96,7 @@ impl<S: Saga, St: EventStore + SagaStore> Sagas<S, St> {
 
     /// Instance `id` as its stream folds, if it exists.
     pub async fn load(&self, id: &str) -> Result<Option<SagaView<S>>, OperatorError> {
-        Ok(self.instance(id).await?.map(|instance| SagaView {
-            instance: instance.id.clone(),
-            status: instance.status.clone(),
-            pending: instance.pending().cloned().collect(),
-            compensations: instance.compensations().cloned().collect(),
-            deadlines: instance.deadlines().clone(),
-            version: instance.version,
-            state: instance.state,
-        }))
+        Ok(self.instance(id).await?.map(Instance::into_view))
     }
 
     /// The intervention queue: the instances waiting for an operator, by id, each with

@@ -60,6 +60,28 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// The event as a store records it: at `position`, as version `stream_version` of
+    /// `stream_id`, at `recorded_at`.
+    pub(crate) fn into_recorded(
+        self,
+        position: u64,
+        stream_id: &str,
+        stream_version: u64,
+        recorded_at: DateTime<Utc>,
+    ) -> RecordedEvent {
+        RecordedEvent {
+            position,
+            stream_id: stream_id.to_owned(),
+            stream_version,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            payload: self.payload,
+            metadata: self.metadata,
+            recorded_at,
+        }
+    }
+
     /// A new event with a fresh UUID v7 id.
     pub fn new(
         event_type: impl Into<String>,

@@ -3,6 +3,8 @@
 //! - [`AggregateFixture`]: given past events, when a command is decided, then these events
 //!   or this error;
 //! - [`ProjectionFixture`]: given events, then this read model;
+//! - [`SagaFixture`]: given events, when an event arrives, time passes or an operator
+//!   acts, then these steps and compensations, and this status;
 //! - `conformance` (feature `testing`): the behaviours every event store must have, one
 //!   public async function each, which a third-party store runs with
 //!   `conformance_suite!`.
@@ -49,7 +51,10 @@ pub mod conformance;
 #[cfg(feature = "testing")]
 #[doc(inline)]
 pub use self::conformance::conformance_suite;
+mod log;
 mod projection;
+mod saga;
 
 pub use self::aggregate::{AggregateFixture, Then};
 pub use self::projection::ProjectionFixture;
+pub use self::saga::SagaFixture;

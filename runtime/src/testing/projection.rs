@@ -1,5 +1,7 @@
 //! Given events, then the state of a projection's read model.
 
+use super::log::GivenLog;
+
 /// Given events, then the state of a projection's read model: the projection alone, no
 /// store, no runner.
 ///
@@ -38,8 +40,7 @@
 /// ```
 pub struct ProjectionFixture<P> {
     projection: P,
-    position: u64,
-    versions: std::collections::HashMap<String, u64>,
+    log: GivenLog,
 }
 
 impl<P: crate::Projection> ProjectionFixture<P> {
@@ -47,8 +48,7 @@ impl<P: crate::Projection> ProjectionFixture<P> {
     pub fn new(projection: P) -> Self {
         ProjectionFixture {
             projection,
-            position: 0,
-            versions: Default::default(),
+            log: GivenLog::default(),
         }
     }
 
@@ -61,24 +61,13 @@ impl<P: crate::Projection> ProjectionFixture<P> {
     {
         let consumed = P::event_types();
         for event in events {
-            let encoded = event
-                .encode()
-                .unwrap_or_else(|error| panic!("a given event does not encode: {error}"));
-            let version = self.versions.entry(stream_id.to_owned()).or_default();
-            *version += 1;
-            self.position += 1;
-            let recorded = crate::store::RecordedEvent {
-                position: self.position,
-                stream_id: stream_id.to_owned(),
-                stream_version: *version,
-                event_id: uuid::Uuid::now_v7(),
-                event_type: encoded.event_type.to_owned(),
-                schema_version: encoded.schema_version,
-                payload: encoded.payload,
-                metadata: crate::store::Metadata::default(),
-                recorded_at: chrono::Utc::now(),
-            };
-            if consumed.contains(&encoded.event_type) {
+            let recorded = self.log.record(
+                stream_id,
+                &event,
+                crate::store::Metadata::default(),
+                chrono::Utc::now(),
+            );
+            if consumed.contains(&recorded.event_type.as_str()) {
                 self.projection
                     .project_recorded(&recorded)
                     .unwrap_or_else(|error| panic!("projection `{}` failed: {error}", P::NAME));

@@ -201,19 +201,12 @@ impl<S: Saga, St: EventStore + SagaStore> Worker<S, St> {
                             .unwrap_or_else(|panic| {
                                 Err(StepError::Failed(format!("the step panicked: {panic}")))
                             });
+                    let failed = result.is_err();
                     let now = self.clock.now();
-                    match result {
-                        Ok(output) => instance.done(no, &step, compensating, output, now)?,
-                        Err(error) => {
-                            let retries = if compensating {
-                                &self.options.compensation_retries
-                            } else {
-                                &self.options.step_retries
-                            };
-                            instance.failed(no, error, retries, now);
-                            // A pause is about to start: what failed is saved first.
-                            self.save(instance).await?;
-                        }
+                    instance.performed(no, &step, compensating, result, &self.options, now)?;
+                    if failed {
+                        // A pause is about to start: what failed is saved first.
+                        self.save(instance).await?;
                     }
                     if instance.unsaved.len() >= SAVE_EVERY {
                         self.save(instance).await?;

@@ -60,17 +60,9 @@ impl EventStore for InMemoryStore {
             let position = index as u64 + 1;
             let stream_version = current + offset as u64 + 1;
             state.event_ids.insert(event.event_id, index);
-            state.log.push(RecordedEvent {
-                position,
-                stream_id: stream_id.to_owned(),
-                stream_version,
-                event_id: event.event_id,
-                event_type: event.event_type,
-                schema_version: event.schema_version,
-                payload: event.payload,
-                metadata: event.metadata,
-                recorded_at,
-            });
+            state
+                .log
+                .push(event.into_recorded(position, stream_id, stream_version, recorded_at));
             positions.push(position);
         }
 
