@@ -23,114 +23,32 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use annals::projection::{ProjectionHandle, ProjectionRunner};
-use annals::store::SqliteStore;
-use annals::store::{EventFilter, EventStore, InMemoryStore, SnapshotStore};
-use annals::store::{PostgresOptions, PostgresStore};
+use annals::store::{EventFilter, EventStore, SnapshotStore};
 use annals::{Command, CommandError, Projection, Repository};
 use annals_examples::orders::{
     CancelOrder, Order, OrderError, OrderLine, OrderSummary, PayOrder, PlaceOrder, SaleStatus,
     SalesAnalytics, ShipOrder, ShippingQueue, money,
 };
-
-type Error = Box<dyn std::error::Error>;
+use annals_examples::store_choice::{Error, Example, ExampleStore, run_example};
 
 /// How long a reader waits for a projection to reach its own write.
 const WAIT: Duration = Duration::from_secs(10);
-/// The PostgreSQL schema the example writes to.
-const SCHEMA: &str = "orders_example";
-
-enum Backend {
-    Sqlite(String),
-    Memory,
-    Postgres(String),
-}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let backend = match parse_args() {
-        Ok(backend) => backend,
-        Err(message) => {
-            eprintln!("error: {message}");
-            eprintln!("usage: orders [--db FILE | --memory | --postgres [URL]]");
-            return ExitCode::from(2);
-        }
-    };
-    let result = match backend {
-        Backend::Memory => {
-            println!("annals orders, on the in-memory store\n");
-            run_orders(InMemoryStore::new()).await
-        }
-        Backend::Sqlite(db) => {
-            println!("annals orders, on the SQLite file {db}\n");
-            match SqliteStore::open(&db) {
-                Ok(store) => run_orders(store).await,
-                Err(error) => Err(format!("cannot open the SQLite file {db}: {error}").into()),
-            }
-        }
-        Backend::Postgres(url) => {
-            let shown = redact(&url);
-            let options = PostgresOptions::new(url)
-                .with_schema(SCHEMA)
-                .with_pool_size(4);
-            match tokio::time::timeout(WAIT, PostgresStore::connect_with(options)).await {
-                Ok(Ok(store)) => {
-                    println!("annals orders, on PostgreSQL at {shown}, schema {SCHEMA}\n");
-                    run_orders(store).await
-                }
-                Ok(Err(error)) => Err(unreachable_postgres(&shown, error)),
-                Err(_) => Err(unreachable_postgres(&shown, "no answer within 10 s")),
-            }
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    run_example(Orders).await
 }
 
-fn parse_args() -> Result<Backend, String> {
-    let mut args = std::env::args().skip(1).peekable();
-    let mut backend = Backend::Sqlite(
-        std::env::var("ANNALS_ORDERS_DB").unwrap_or_else(|_| "orders.sqlite".to_owned()),
-    );
-    while let Some(arg) = args.next() {
-        backend = match arg.as_str() {
-            "--memory" => Backend::Memory,
-            "--db" => Backend::Sqlite(args.next().ok_or("--db needs a file name")?),
-            "--postgres" => Backend::Postgres(
-                args.next_if(|next| !next.starts_with("--"))
-                    .or_else(|| std::env::var("DATABASE_URL").ok())
-                    .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".to_owned()),
-            ),
-            other => return Err(format!("unknown argument `{other}`")),
-        };
-    }
-    Ok(backend)
-}
+struct Orders;
 
-fn unreachable_postgres(url: &str, error: impl Display) -> Error {
-    format!(
-        "cannot reach PostgreSQL at {url}: {error}\n  \
-         start the server, or pass --postgres URL (or set DATABASE_URL), \
-         or drop --postgres to use the SQLite file"
-    )
-    .into()
-}
+impl Example for Orders {
+    const NAME: &'static str = "orders";
+    const FILE_VAR: &'static str = "ANNALS_ORDERS_DB";
+    const FILE: &'static str = "orders.sqlite";
+    const SCHEMA: &'static str = "orders_example";
 
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((user_info, host)) if user_info.contains(':') => {
-            let user = user_info.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        _ => url.to_owned(),
+    async fn run<St: ExampleStore>(self, store: St) -> Result<(), Error> {
+        run_orders(store).await
     }
 }
 

@@ -2,6 +2,8 @@
 //! This package is never published.
 
 pub mod bank;
+pub mod checkout;
 pub mod orders;
 pub mod shipping;
+pub mod store_choice;
 pub mod transfers;
