@@ -427,16 +427,16 @@ async fn an_operator_action_racing_a_worker_is_not_lost<St>(store: St)
 where
     St: EventStore + CheckpointStore + SagaStore + Clone,
 {
-    let store = racing::Racing::new(store);
+    let store = sagas::hooked::Hooked::new(store, racing::Racing::new());
     let StuckTrip {
         agency,
         handle,
         sagas,
         ..
     } = stuck_trip(&store, "t12", Answer::Reject).await;
-    store.arm();
+    store.hooks().arm();
     sagas.skip("t12").await.unwrap();
-    tokio::time::timeout(WAIT, store.raced())
+    tokio::time::timeout(WAIT, store.hooks().raced())
         .await
         .expect("the operator and the worker did not race");
     wait_until(&sagas, "t12", |view| {
@@ -451,18 +451,14 @@ where
 }
 
 mod racing {
-    //! A store that orders an operator's action and a worker's look at a stuck instance
-    //! the worst way round, once armed.
-
-    use std::sync::Arc;
+    //! Hooks that order an operator's action and a worker's look at a stuck instance the
+    //! worst way round, once armed.
 
     use annals::async_trait;
-    use annals::store::{
-        AppendResult, Catalog, CheckpointStore, EventFilter, EventStore, ExpectedVersion, NewEvent,
-        OpenSaga, RecordedEvent, SagaStore, StoreError,
-    };
-    use annals::{DateTime, Utc};
+    use annals::store::OpenSaga;
     use tokio::sync::watch;
+
+    use crate::sagas::hooked::Hooks;
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
     enum Phase {
@@ -478,17 +474,14 @@ mod racing {
         Raced,
     }
 
-    #[derive(Clone)]
-    pub struct Racing<St> {
-        inner: St,
-        phase: Arc<watch::Sender<Phase>>,
+    pub struct Racing {
+        phase: watch::Sender<Phase>,
     }
 
-    impl<St> Racing<St> {
-        pub fn new(inner: St) -> Self {
-            Self {
-                inner,
-                phase: Arc::new(watch::channel(Phase::Idle).0),
+    impl Racing {
+        pub fn new() -> Self {
+            Racing {
+                phase: watch::channel(Phase::Idle).0,
             }
         }
 
@@ -515,114 +508,48 @@ mod racing {
         stream_id.starts_with("saga:")
     }
 
+    fn stuck_row(open: &OpenSaga) -> bool {
+        open.wake_at.is_none() && open.stuck.is_some()
+    }
+
     #[async_trait]
-    impl<St: EventStore + Clone> EventStore for Racing<St> {
-        async fn append(
-            &self,
-            stream_id: &str,
-            expected: ExpectedVersion,
-            events: Vec<NewEvent>,
-        ) -> Result<AppendResult, StoreError> {
-            let held = saga_stream(stream_id) && self.phase() == Phase::OperatorWoke;
-            if held {
+    impl Hooks for Racing {
+        /// The operator's append waits for the worker's read.
+        async fn before_append(&self, stream_id: &str) {
+            if saga_stream(stream_id) && self.phase() == Phase::OperatorWoke {
                 self.until(Phase::WorkerRead).await;
             }
-            let result = self.inner.append(stream_id, expected, events).await;
-            if held {
-                self.phase.send_replace(Phase::OperatorAppended);
-            }
-            result
         }
 
-        async fn read_stream(
-            &self,
-            stream_id: &str,
-            from: u64,
-            max: usize,
-        ) -> Result<Vec<RecordedEvent>, StoreError> {
-            let events = self.inner.read_stream(stream_id, from, max).await;
+        async fn after_append(&self, stream_id: &str, _: bool) {
+            if saga_stream(stream_id) && self.phase() == Phase::WorkerRead {
+                self.phase.send_replace(Phase::OperatorAppended);
+            }
+        }
+
+        async fn after_read_stream(&self, stream_id: &str) {
             if saga_stream(stream_id) && self.phase() == Phase::OperatorWoke {
                 self.phase.send_replace(Phase::WorkerRead);
             }
-            events
         }
 
-        async fn read_all(
-            &self,
-            after: u64,
-            max: usize,
-            filter: &EventFilter,
-        ) -> Result<Vec<RecordedEvent>, StoreError> {
-            self.inner.read_all(after, max, filter).await
-        }
-
-        async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
-            self.inner.stream_version(stream_id).await
-        }
-
-        async fn head_position(&self) -> Result<u64, StoreError> {
-            self.inner.head_position().await
-        }
-
-        fn subscribe(&self) -> Option<watch::Receiver<u64>> {
-            self.inner.subscribe()
-        }
-
-        fn catalog(&self) -> &Catalog {
-            self.inner.catalog()
-        }
-    }
-
-    #[async_trait]
-    impl<St: CheckpointStore> CheckpointStore for Racing<St> {
-        async fn checkpoint(&self, name: &str) -> Result<u64, StoreError> {
-            self.inner.checkpoint(name).await
-        }
-
-        async fn move_checkpoint(
-            &self,
-            name: &str,
-            from: u64,
-            to: u64,
-        ) -> Result<bool, StoreError> {
-            self.inner.move_checkpoint(name, from, to).await
-        }
-    }
-
-    #[async_trait]
-    impl<St: SagaStore> SagaStore for Racing<St> {
-        async fn keep_open_saga(&self, open: &OpenSaga) -> Result<(), StoreError> {
-            let phase = self.phase();
-            if phase == Phase::Armed && open.wake_at.is_some() {
-                self.inner.keep_open_saga(open).await?;
-                self.phase.send_replace(Phase::OperatorWoke);
-                return Ok(());
-            }
-            let worker_stuck = open.wake_at.is_none() && open.stuck.is_some();
-            if worker_stuck && (phase == Phase::OperatorWoke || phase == Phase::WorkerRead) {
+        /// The worker's "stuck" row waits for the operator's append.
+        async fn before_keep_open_saga(&self, open: &OpenSaga) {
+            if stuck_row(open) && matches!(self.phase(), Phase::OperatorWoke | Phase::WorkerRead) {
                 self.until(Phase::OperatorAppended).await;
-                self.inner.keep_open_saga(open).await?;
-                self.phase.send_replace(Phase::Raced);
-                return Ok(());
             }
-            self.inner.keep_open_saga(open).await
         }
 
-        async fn forget_open_saga(&self, saga: &str, instance: &str) -> Result<(), StoreError> {
-            self.inner.forget_open_saga(saga, instance).await
-        }
-
-        async fn open_sagas(&self, saga: &str) -> Result<Vec<OpenSaga>, StoreError> {
-            self.inner.open_sagas(saga).await
-        }
-
-        async fn due_sagas(
-            &self,
-            saga: &str,
-            now: DateTime<Utc>,
-            limit: usize,
-        ) -> Result<Vec<OpenSaga>, StoreError> {
-            self.inner.due_sagas(saga, now, limit).await
+        async fn after_keep_open_saga(&self, open: &OpenSaga) {
+            match self.phase() {
+                Phase::Armed if open.wake_at.is_some() => {
+                    self.phase.send_replace(Phase::OperatorWoke);
+                }
+                Phase::OperatorAppended if stuck_row(open) => {
+                    self.phase.send_replace(Phase::Raced);
+                }
+                _ => {}
+            }
         }
     }
 }

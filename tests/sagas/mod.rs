@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod hooked;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -108,9 +110,35 @@ pub enum Answer {
 }
 
 /// The outside service: books and cancels, once per key, as the tests script it.
+///
+/// A persistent agency ([`Agency::persistent`]) also writes each call and effect to a
+/// journal file and starts from what the file holds, so processes that follow one another
+/// (one killed, the next resuming) share its books. It can be told to halt at a moment of
+/// a step ([`Agency::halt_at`]): it writes a marker file there and hangs, for the test to
+/// SIGKILL the process at that point.
 #[derive(Debug, Default)]
 pub struct Agency {
     inner: Mutex<AgencyState>,
+    journal: Option<std::path::PathBuf>,
+    halt: Option<Halt>,
+}
+
+/// Where a halting agency stops: at `moment` of `step` for trip `trip`, writing `marker`.
+#[derive(Debug, Clone)]
+pub struct Halt {
+    pub moment: Moment,
+    pub trip: String,
+    pub step: TripStep,
+    pub marker: std::path::PathBuf,
+}
+
+/// A moment of a call to the agency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    /// Called, nothing done yet.
+    BeforeEffect,
+    /// Done, not yet answered (so not recorded by the saga).
+    AfterEffect,
 }
 
 #[derive(Debug, Default)]
@@ -119,7 +147,8 @@ struct AgencyState {
     effects: Vec<(TripStep, String)>,
     /// Calls per key, effects or not.
     calls: HashMap<String, u32>,
-    answers: HashMap<TripStep, Answer>,
+    /// Answers by step, for every trip (`None`) or one.
+    answers: HashMap<(Option<String>, TripStep), Answer>,
 }
 
 impl std::hash::Hash for TripStep {
@@ -129,12 +158,52 @@ impl std::hash::Hash for TripStep {
 }
 
 impl Agency {
+    /// An agency whose books are the journal at `path` (created if missing).
+    pub fn persistent(path: &std::path::Path) -> Agency {
+        let mut state = AgencyState::default();
+        if let Ok(journal) = std::fs::read_to_string(path) {
+            for line in journal.lines() {
+                let mut fields = line.splitn(3, '\t');
+                let (kind, key, step) = (fields.next(), fields.next(), fields.next());
+                let (Some(kind), Some(key), Some(step)) = (kind, key, step) else {
+                    // A line cut by the kill: the call it began did not happen.
+                    continue;
+                };
+                let Ok(step) = serde_json::from_str::<TripStep>(step) else {
+                    continue;
+                };
+                match kind {
+                    "call" => *state.calls.entry(key.to_owned()).or_default() += 1,
+                    _ => state.effects.push((step, key.to_owned())),
+                }
+            }
+        }
+        Agency {
+            inner: Mutex::new(state),
+            journal: Some(path.to_owned()),
+            halt: None,
+        }
+    }
+
+    /// Halts (and hangs) at `halt`.
+    pub fn halt_at(mut self, halt: Halt) -> Agency {
+        self.halt = Some(halt);
+        self
+    }
+
     pub fn answer(&self, step: TripStep, answer: Answer) {
-        self.lock().answers.insert(step, answer);
+        self.lock().answers.insert((None, step), answer);
+    }
+
+    /// Answers `step` so for trip `trip` only.
+    pub fn answer_for(&self, trip: &str, step: TripStep, answer: Answer) {
+        self.lock()
+            .answers
+            .insert((Some(trip.to_owned()), step), answer);
     }
 
     pub fn clear_answer(&self, step: &TripStep) {
-        self.lock().answers.remove(step);
+        self.lock().answers.remove(&(None, step.clone()));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, AgencyState> {
@@ -175,10 +244,45 @@ impl Agency {
             .sum()
     }
 
+    /// Appends a line to the journal, if it keeps one.
+    fn write(&self, kind: &str, key: &str, step: &TripStep) {
+        if let Some(path) = &self.journal {
+            use std::io::Write;
+            let line = format!("{kind}\t{key}\t{}\n", serde_json::to_string(step).unwrap());
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap();
+            file.write_all(line.as_bytes()).unwrap();
+        }
+    }
+
+    /// Hangs here if told to halt at this moment of this step.
+    fn maybe_halt(&self, moment: Moment, step: &TripStep, key: &str) {
+        if let Some(halt) = &self.halt
+            && halt.moment == moment
+            && halt.step == *step
+            && key.starts_with(&format!("trip/{}/", halt.trip))
+        {
+            std::fs::write(&halt.marker, key).unwrap();
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+
     fn call(&self, step: &TripStep, key: &str) -> Result<String, StepError> {
+        self.maybe_halt(Moment::BeforeEffect, step, key);
         let mut state = self.lock();
         *state.calls.entry(key.to_owned()).or_default() += 1;
-        match state.answers.get_mut(step) {
+        self.write("call", key, step);
+        let trip = key.split('/').nth(1).map(str::to_owned);
+        let answer = match state.answers.get_mut(&(trip, step.clone())) {
+            Some(answer) => Some(answer),
+            None => state.answers.get_mut(&(None, step.clone())),
+        };
+        match answer {
             Some(Answer::Reject) => return Err(StepError::rejected(format!("{step:?} refused"))),
             Some(Answer::Fail(left)) if *left > 0 => {
                 *left -= 1;
@@ -189,7 +293,10 @@ impl Agency {
         // Once per key: a call with a key seen before has no second effect.
         if !state.effects.iter().any(|(_, seen)| seen == key) {
             state.effects.push((step.clone(), key.to_owned()));
+            self.write("effect", key, step);
         }
+        drop(state);
+        self.maybe_halt(Moment::AfterEffect, step, key);
         Ok(format!("ref-{key}"))
     }
 }
