@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use annals::saga::{ManualClock, SagaRunner, SagaRunnerHandle, SagaStatus, Sagas};
 use annals::store::{CheckpointStore, EventStore, SagaStore};
-use annals::{CommandDispatcher, Utc};
+use annals::{CommandDispatcher, Event, Utc};
 use sagas::{Agency, Answer, Booking, Trip, TripStep, is, options, record, requested, wait_until};
 
 fn runner<St>(store: &St, agency: &Arc<Agency>, clock: &ManualClock) -> SagaRunnerHandle<Trip, St>
@@ -417,6 +417,8 @@ store_matrix!([memory, sqlite, postgres] =>
     a_deadline_met_after_a_restart_leaves_no_row,
     an_event_without_an_instance_is_skipped,
     an_operator_action_racing_a_worker_is_not_lost,
+    an_input_whose_reaction_cannot_decode_it_stops_the_saga_until_skipped,
+    an_input_that_does_not_route_stops_the_saga_until_skipped,
 );
 
 /// An operator's action that lands while a worker is looking at the stuck instance is not
@@ -447,6 +449,90 @@ where
         agency.effects("t12"),
         [Book(Flight), Book(Hotel), Cancel(Flight)]
     );
+    handle.stop().await;
+}
+
+/// Appends a trip request for `trip` whose payload is `payload` instead of its own;
+/// returns its position.
+async fn record_broken<St: EventStore>(store: &St, trip: &str, payload: &[u8]) -> u64 {
+    let mut new = requested(trip, 0)
+        .to_new_event(annals::store::Metadata::default())
+        .unwrap();
+    new.payload = payload.to_vec();
+    store
+        .append(
+            &format!("trip-{trip}"),
+            annals::store::ExpectedVersion::Any,
+            vec![new],
+        )
+        .await
+        .unwrap()
+        .last_position()
+}
+
+/// The runner, failing at `poison`, says so; events after it wait until an operator
+/// skips it, then are handled; the poisoned instance never starts.
+async fn stops_at_until_skipped<St>(store: &St, handle: &SagaRunnerHandle<Trip, St>, poison: u64)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let after = record(store, requested("after", 0)).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let annals::saga::SagaRunnerStatus::Failing(failure) = handle.status() {
+            assert_eq!(failure.position, poison, "{failure}");
+            assert!(failure.to_string().contains("trip-poisoned"), "{failure}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            handle.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        handle
+            .wait_for(after, std::time::Duration::from_millis(300))
+            .await
+            .is_err(),
+        "nothing after the poisoned input is handled through"
+    );
+    handle.skip(poison);
+    handle.wait_for(after, WAIT).await.unwrap();
+    assert_eq!(handle.status(), annals::saga::SagaRunnerStatus::Running);
+    assert!(handle.sagas().load("poisoned").await.unwrap().is_none());
+    wait_until(&handle.sagas(), "after", is(SagaStatus::Completed)).await;
+}
+
+/// An input the saga's reaction cannot decode (a field of the wrong type) stops the
+/// runner at it, named in its status, until an operator skips it.
+async fn an_input_whose_reaction_cannot_decode_it_stops_the_saga_until_skipped<St>(store: St)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let (agency, clock) = start();
+    let handle = runner(&store, &agency, &clock);
+    let poison = record_broken(
+        &store,
+        "poisoned",
+        br#"{"trip":"poisoned","pay_within_minutes":"soon"}"#,
+    )
+    .await;
+    stops_at_until_skipped(&store, &handle, poison).await;
+    handle.stop().await;
+}
+
+/// An input whose payload has no id and does not decode (so it finds no instance) stops
+/// the runner at it instead of being dropped, until an operator skips it.
+async fn an_input_that_does_not_route_stops_the_saga_until_skipped<St>(store: St)
+where
+    St: EventStore + CheckpointStore + SagaStore + Clone,
+{
+    let (agency, clock) = start();
+    let handle = runner(&store, &agency, &clock);
+    let poison = record_broken(&store, "poisoned", br#"{"pay_within_minutes":0}"#).await;
+    stops_at_until_skipped(&store, &handle, poison).await;
     handle.stop().await;
 }
 

@@ -36,6 +36,10 @@
 //! (before its result was recorded) has no second effect.
 //!
 //! An event the saga consumes that finds no instance, and does not start one, is skipped.
+//! An event that does not decode (or that the saga's reaction fails or panics on) is not:
+//! the runner stops at it, says so in its status
+//! ([`SagaRunnerStatus::Failing`]), and tries again after a pause until a release fixes
+//! it or an operator skips it ([`SagaRunnerHandle::skip`]).
 //! An event that starts an instance which exists already is handed to it like any other;
 //! an event for an instance that is over (completed, compensated, resolved) is ignored.
 //! Reactions must be deterministic (the state, the event and [`Plan::now`] only): an input
@@ -60,7 +64,9 @@ pub use self::instance::SagaStatus;
 pub use self::operator::{OperatorError, SagaView, Sagas};
 pub use self::options::{Retries, SagaOptions};
 pub use self::plan::{Plan, PlannedStep};
-pub use self::runner::{SagaRunner, SagaRunnerHandle, SagaRunnerStatus, SagaWaitError};
+pub use self::runner::{
+    SagaInputFailure, SagaRunner, SagaRunnerHandle, SagaRunnerStatus, SagaWaitError,
+};
 pub use self::steps::{StepContext, StepError, StepOutput, Steps};
 
 pub(crate) use self::instance::Instance;

@@ -35,7 +35,8 @@ impl Selected {
 }
 
 /// The route of `recorded` if it is an event of `E` the saga consumes (`consumed`, or
-/// `starting`); `None` for another event, or one without the instance's id.
+/// `starting`); `None` for another event, or one whose id is missing or null. A payload
+/// that does not decode is an error.
 pub fn route_event<E: Event>(
     recorded: &RecordedEvent,
     by: RouteBy,
@@ -67,11 +68,16 @@ pub fn route_event<E: Event>(
                     .ok()
                     .and_then(|encoded| serde_json::from_slice(&encoded.payload).ok())
             };
-            payload.and_then(|payload| match payload.get(field) {
+            let id = payload.and_then(|payload| match payload.get(field) {
                 Some(Value::String(id)) => Some(id.clone()),
                 Some(Value::Number(id)) => Some(id.to_string()),
                 _ => None,
-            })
+            });
+            if id.is_none() && current {
+                // No id: a payload that does not decode is an error, not "no instance".
+                E::decode_recorded(recorded)?;
+            }
+            id
         }
     };
     Ok(instance.map(|instance| Route { instance, starts }))

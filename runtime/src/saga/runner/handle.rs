@@ -16,15 +16,51 @@ pub enum SagaRunnerStatus {
     Starting,
     /// Handling events and instances.
     Running,
-    /// The store (or an input) failed; the runner tries again after a pause.
+    /// The store failed; the runner tries again after a pause.
     Retrying {
         /// The last error.
         error: String,
         /// Failures in a row.
         attempts: u32,
     },
+    /// An input event cannot be handled (it does not decode, or the saga's reaction
+    /// fails or panics on it): the runner stops there and tries again after a pause,
+    /// until a release fixes it (an upcaster, a fixed reaction) or an operator skips it
+    /// ([`SagaRunnerHandle::skip`]). Instances on the same worker wait behind it.
+    Failing(SagaInputFailure),
     /// Stopped.
     Stopped,
+}
+
+/// An input event a saga runner cannot handle: what an operator needs to decide on a
+/// [`skip`](SagaRunnerHandle::skip).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SagaInputFailure {
+    /// The saga's name.
+    pub saga: &'static str,
+    /// The event's global position.
+    pub position: u64,
+    /// Its stream.
+    pub stream_id: String,
+    /// Its stored type.
+    pub event_type: String,
+    /// What went wrong.
+    pub message: String,
+    /// Failures in a row.
+    pub attempts: u32,
+}
+
+impl std::fmt::Display for SagaInputFailure {
+    /// `saga `checkout` failing at position 42 (`checkout-7`, `CheckoutRequested`),
+    /// attempt 3: ...`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "saga `{}` failing at position {} (`{}`, `{}`), attempt {}: {}",
+            self.saga, self.position, self.stream_id, self.event_type, self.attempts, self.message
+        )
+    }
 }
 
 /// A wait for a saga runner that did not end in time.
@@ -91,6 +127,14 @@ impl<S: Saga, St: EventStore + SagaStore + Clone> SagaRunnerHandle<S, St> {
                 status: self.status(),
             }),
         }
+    }
+
+    /// Never hands the event at `position` to the saga (an operator's decision, after
+    /// reading a [`Failing`](SagaRunnerStatus::Failing) status): the runner moves over it
+    /// at once. For this runner only; a restarted runner must be told again if it has not
+    /// moved its checkpoint past it.
+    pub fn skip(&self, position: u64) {
+        self.shared.skip(position);
     }
 
     /// The operators' view of the saga's instances, on the runner's store.

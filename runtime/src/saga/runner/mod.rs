@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-pub use self::handle::{SagaRunnerHandle, SagaRunnerStatus, SagaWaitError};
+pub use self::handle::{SagaInputFailure, SagaRunnerHandle, SagaRunnerStatus, SagaWaitError};
 use self::reader::Reader;
 use self::timer::Timer;
 use self::worker::{Job, Worker};
@@ -113,6 +113,8 @@ where
             status: watch::Sender::new(SagaRunnerStatus::Starting),
             handled: watch::Sender::new(0),
             stop: watch::Sender::new(false),
+            skipped: Default::default(),
+            wake: Default::default(),
         });
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let mut workers = Vec::with_capacity(self.options.workers);
@@ -167,6 +169,55 @@ pub(super) struct Shared {
     /// order).
     pub(super) handled: watch::Sender<u64>,
     pub(super) stop: watch::Sender<bool>,
+    /// The positions operators skipped.
+    skipped: std::sync::Mutex<std::collections::HashSet<u64>>,
+    /// Ends the pauses of a reader or worker that is failing.
+    pub(super) wake: tokio::sync::Notify,
+}
+
+impl Shared {
+    fn skip(&self, position: u64) {
+        self.skipped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(position);
+        self.wake.notify_waiters();
+    }
+
+    pub(super) fn is_skipped(&self, position: u64) -> bool {
+        self.skipped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&position)
+    }
+
+    /// Pauses for `pause`, or until an operator acts.
+    pub(super) async fn pause(&self, pause: std::time::Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = self.wake.notified() => {}
+        }
+    }
+
+    /// An input failed: the status says which and why.
+    pub(super) fn input_failing(
+        &self,
+        saga: &'static str,
+        recorded: &crate::store::RecordedEvent,
+        message: String,
+        attempts: u32,
+    ) {
+        tracing::warn!(saga, position = recorded.position, %message, "saga input failing");
+        self.status
+            .send_replace(SagaRunnerStatus::Failing(SagaInputFailure {
+                saga,
+                position: recorded.position,
+                stream_id: recorded.stream_id.clone(),
+                event_type: recorded.event_type.clone(),
+                message,
+                attempts,
+            }));
+    }
 }
 
 /// The workers' queues: an instance always goes to one worker.

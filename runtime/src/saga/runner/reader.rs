@@ -10,7 +10,9 @@ use super::worker::Job;
 use super::{SagaRunnerStatus, Shared, Workers};
 use crate::backoff::Backoff;
 use crate::saga::{Saga, SagaOptions};
-use crate::store::{CheckpointStore, EventFilter, EventStore, StoreError, head_changed};
+use crate::store::{
+    CheckpointStore, EventFilter, EventStore, RecordedEvent, StoreError, head_changed,
+};
 
 pub(super) struct Reader<S, St> {
     store: St,
@@ -112,9 +114,17 @@ impl<S: Saga, St: EventStore + CheckpointStore + Clone> Reader<S, St> {
                     }
                     Err(error) => {
                         failures += 1;
-                        self.retrying(&error, failures);
+                        match &error {
+                            ReadError::Poison(recorded, message) => self.shared.input_failing(
+                                S::NAME,
+                                recorded,
+                                message.clone(),
+                                failures,
+                            ),
+                            _ => self.retrying(&error, failures),
+                        }
                         tokio::select! {
-                            () = tokio::time::sleep(backoff.after(failures)) => {}
+                            () = self.shared.pause(backoff.after(failures)) => {}
                             _ = stop.changed() => return,
                         }
                         continue;
@@ -156,7 +166,16 @@ impl<S: Saga, St: EventStore + CheckpointStore + Clone> Reader<S, St> {
         let caught_up = batch.len() < self.options.batch_size;
         for recorded in batch {
             let position = recorded.position;
-            let route = S::route(&recorded).map_err(|error| ReadError::Input(error.to_string()))?;
+            let route = if self.shared.is_skipped(position) {
+                None
+            } else {
+                match S::route(&recorded) {
+                    Ok(route) => route,
+                    Err(error) => {
+                        return Err(ReadError::Poison(Box::new(recorded), error.to_string()));
+                    }
+                }
+            };
             self.read = position;
             match route {
                 Some(route) => {
@@ -167,7 +186,7 @@ impl<S: Saga, St: EventStore + CheckpointStore + Clone> Reader<S, St> {
                         route,
                     };
                     if !self.workers.send(job).await {
-                        return Err(ReadError::Input("the workers stopped".into()));
+                        return Err(ReadError::Stopped);
                     }
                 }
                 None => {
@@ -221,6 +240,9 @@ impl<S: Saga, St: EventStore + CheckpointStore + Clone> Reader<S, St> {
 enum ReadError {
     #[error(transparent)]
     Store(StoreError),
-    #[error("{0}")]
-    Input(String),
+    /// The event does not route.
+    #[error("{1}")]
+    Poison(Box<RecordedEvent>, String),
+    #[error("the workers stopped")]
+    Stopped,
 }

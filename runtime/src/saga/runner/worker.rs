@@ -77,6 +77,11 @@ impl<S: Saga, St: EventStore + SagaStore> Worker<S, St> {
         while let Some(job) = jobs.recv().await {
             let mut failures = 0;
             loop {
+                if let Job::Input { position, .. } = &job
+                    && self.shared.is_skipped(*position)
+                {
+                    break;
+                }
                 match self.handle(&job).await {
                     Ok(()) => break,
                     Err(JobError::Conflict) => {
@@ -86,12 +91,22 @@ impl<S: Saga, St: EventStore + SagaStore> Worker<S, St> {
                     Err(error) => {
                         self.cache.remove(job.instance());
                         failures += 1;
-                        tracing::warn!(saga = S::NAME, instance = job.instance(), %error, "saga job failed");
-                        self.shared.status.send_replace(SagaRunnerStatus::Retrying {
-                            error: format!("instance `{}`: {error}", job.instance()),
-                            attempts: failures,
-                        });
-                        tokio::time::sleep(backoff.after(failures)).await;
+                        let message = format!("instance `{}`: {error}", job.instance());
+                        match (&job, &error) {
+                            // The store failing is not the input's fault.
+                            (_, JobError::Store(_)) | (Job::Wake { .. }, _) => {
+                                tracing::warn!(saga = S::NAME, %message, "saga job failed");
+                                self.shared.status.send_replace(SagaRunnerStatus::Retrying {
+                                    error: message,
+                                    attempts: failures,
+                                });
+                            }
+                            (Job::Input { recorded, .. }, _) => {
+                                self.shared
+                                    .input_failing(S::NAME, recorded, message, failures);
+                            }
+                        }
+                        self.shared.pause(backoff.after(failures)).await;
                     }
                 }
             }
