@@ -70,6 +70,13 @@ impl EventStore for CountingStore {
     async fn head_position(&self) -> Result<u64, StoreError> {
         self.inner.head_position().await
     }
+    async fn locate_events(
+        &self,
+        event_ids: &[annals::Uuid],
+    ) -> Result<Vec<annals::store::EventLocation>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.locate_events(event_ids).await
+    }
 
     fn catalog(&self) -> &annals::store::Catalog {
         self.inner.catalog()
@@ -111,6 +118,22 @@ async fn a_cached_aggregate_costs_one_append_and_no_read() {
     store.reset();
     accounts.execute(deposit("a", 5)).await.unwrap();
     assert_eq!(store.round_trips(), (0, 1));
+}
+
+/// A keyed command on a stream it loads does not look its key up first (its events' ids,
+/// derived from the key, catch a second run): it costs what the same command without a
+/// key costs.
+#[tokio::test]
+async fn a_keyed_command_on_a_loaded_stream_costs_what_an_unkeyed_one_does() {
+    let store = CountingStore::default();
+    let accounts = Repository::<Account, _>::new(store.clone());
+    accounts.execute(open("a")).await.unwrap();
+    store.reset();
+    accounts.execute(deposit("a", 5)).await.unwrap();
+    let unkeyed = store.round_trips();
+    store.reset();
+    accounts.execute_once("k-1", deposit("a", 5)).await.unwrap();
+    assert_eq!(store.round_trips(), unkeyed);
 }
 
 /// A command that creates its stream does not load it: the empty state is the only one it

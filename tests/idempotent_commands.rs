@@ -81,6 +81,26 @@ where
     assert!(unkeyed.is_rejection(), "{unkeyed}");
 }
 
+/// A withdrawal run again with its key after it emptied the account: its first outcome,
+/// not the refusal the state would now give.
+async fn a_keyed_command_refused_on_the_state_it_left_returns_its_first_outcome<S>(store: S)
+where
+    S: EventStore + SnapshotStore + Clone,
+{
+    let accounts = Repository::<Account, _>::new(store.clone());
+    accounts.execute(open("acc")).await.unwrap();
+    accounts.execute(deposit("acc", 30)).await.unwrap();
+    let withdraw = || annals_examples::bank::Withdraw {
+        account: "acc".into(),
+        amount: 30,
+    };
+    let first = accounts.execute_once("pay-3", withdraw()).await.unwrap();
+    let again = accounts.execute_once("pay-3", withdraw()).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.events, first.events);
+    assert_eq!(balance(&store, "acc").await, 0);
+}
+
 /// Another key, or the same key on another account, is another command.
 async fn keys_are_per_stream<S>(store: S)
 where
@@ -109,6 +129,7 @@ where
 store_matrix!([memory, sqlite, postgres] =>
     a_keyed_command_run_again_returns_its_first_outcome_and_appends_nothing,
     a_keyed_command_the_state_would_now_refuse_returns_its_first_outcome,
+    a_keyed_command_refused_on_the_state_it_left_returns_its_first_outcome,
     keys_are_per_stream,
 );
 

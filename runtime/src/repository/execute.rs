@@ -64,7 +64,7 @@ where
 
     /// Runs `command` with `metadata`, at most once for `key` on its stream: when a command
     /// with this key has recorded events on the stream, this returns that first outcome
-    /// ([`CommandOutcome::replayed`]) and decides and appends nothing, in this process or
+    /// ([`CommandOutcome::replayed`]) and appends nothing more, in this process or
     /// another, before or after a restart.
     ///
     /// The key is kept in the store itself: the ids of the events a keyed command records
@@ -163,13 +163,17 @@ where
         // for a command that creates its stream, the empty state (the stream must not
         // exist). The append's expected-version check confirms the guess; a decision that
         // appends nothing is taken again on the stored state.
+        //
+        // A keyed command decided on the stored state is not looked up first: the ids of
+        // the events it appends are derived from its key, so an append of a command
+        // recorded before fails as a duplicate, and its first outcome is read then. A
+        // decision that appends nothing (a refusal, no events, "already exists") looks the
+        // key up before it answers. A guessed state is looked up first: its append could
+        // land exactly where the key's first append did, which the store takes for a
+        // re-sent append and answers with that append's result. So the common case, a
+        // key not seen before on a loaded stream, costs no lookup.
         let mut guess = true;
         loop {
-            if let Some(key) = key
-                && let Some(outcome) = self.recorded_outcome(key, stream_id).await?
-            {
-                return Ok(outcome);
-            }
             let cached = if guess {
                 self.cache_take(stream_id)
             } else {
@@ -186,13 +190,23 @@ where
                     (loaded.state, loaded.version)
                 }
             };
+            if unverified
+                && let Some(key) = key
+                && let Some(outcome) = self.recorded_outcome(key, stream_id).await?
+            {
+                if version > 0 {
+                    self.cache_put(stream_id, state, version);
+                }
+                return Ok(outcome);
+            }
             match command.expect() {
                 Expect::New if version > 0 => {
                     self.cache_put(stream_id, state, version);
-                    return Err(CommandError::AlreadyExists {
+                    let exists = CommandError::AlreadyExists {
                         stream_id: stream_id.to_owned(),
                         version,
-                    });
+                    };
+                    return self.first_outcome_or(key, stream_id, Err(exists)).await;
                 }
                 Expect::Existing if version == 0 => {
                     return Err(CommandError::NotFound {
@@ -206,19 +220,21 @@ where
                 Ok(events) if events.is_empty() && unverified => continue,
                 Err(error) => {
                     self.cache_put(stream_id, state, version);
-                    return Err(CommandError::Rejected(error));
+                    let refused = Err(CommandError::Rejected(error));
+                    return self.first_outcome_or(key, stream_id, refused).await;
                 }
                 Ok(events) => events,
             };
             if decided.is_empty() {
                 self.cache_put(stream_id, state, version);
-                return Ok(CommandOutcome {
+                let nothing = Ok(CommandOutcome {
                     stream_id: stream_id.to_owned(),
                     stream_version: version,
                     position: None,
                     events: Vec::new(),
                     replayed: false,
                 });
+                return self.first_outcome_or(key, stream_id, nothing).await;
             }
             let new_events = decided
                 .iter()
@@ -286,10 +302,11 @@ where
                     };
                 }
                 Err(StoreError::WrongExpectedVersion { actual, .. }) if assumed_new => {
-                    return Err(CommandError::AlreadyExists {
+                    let exists = CommandError::AlreadyExists {
                         stream_id: stream_id.to_owned(),
                         version: actual,
-                    });
+                    };
+                    return self.first_outcome_or(key, stream_id, Err(exists)).await;
                 }
                 Err(error) if error.is_conflict() => {
                     conflicts += 1;
@@ -311,6 +328,22 @@ where
                 Err(error) => return Err(CommandError::Store(error)),
             }
         }
+    }
+
+    /// The first outcome of the command with `key` on `stream_id` if it recorded events,
+    /// else `otherwise`.
+    async fn first_outcome_or(
+        &self,
+        key: Option<&str>,
+        stream_id: &str,
+        otherwise: Result<CommandOutcome<A::Event>, CommandError<A::Error>>,
+    ) -> Result<CommandOutcome<A::Event>, CommandError<A::Error>> {
+        if let Some(key) = key
+            && let Some(outcome) = self.recorded_outcome(key, stream_id).await?
+        {
+            return Ok(outcome);
+        }
+        otherwise
     }
 
     /// What the command with `key` recorded on `stream_id`, if it did: its events, found by
