@@ -151,9 +151,17 @@ pub fn expand(model: &ConsumerModel) -> TokenStream {
         Kind::Saga => {
             let route = route(model, events, &recorded);
             let plan = local("plan");
+            // The saga's other traits as a where clause, at the type's name: a missing
+            // `Steps` impl, or a state that is not JSON, is one error there, and the
+            // items below are checked as if it held instead of each repeating it.
+            let span = ident.span();
+            let krate_here = respan(krate, span);
+            let holds = quote_spanned! {span=>
+                #ident: #krate_here::saga::Steps + #krate_here::saga::SagaState
+            };
             quote! {
                 #[automatically_derived]
-                impl #krate::saga::Saga for #ident {
+                impl #krate::saga::Saga for #ident where #holds {
                     const NAME: &'static str = #name;
 
                     #consumed_enums
