@@ -114,6 +114,7 @@ where
             handled: watch::Sender::new(0),
             stop: watch::Sender::new(false),
             skipped: Default::default(),
+            any_skipped: Default::default(),
             wake: Default::default(),
         });
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -171,6 +172,8 @@ pub(super) struct Shared {
     pub(super) stop: watch::Sender<bool>,
     /// The positions operators skipped.
     skipped: std::sync::Mutex<std::collections::HashSet<u64>>,
+    /// Whether `skipped` holds any: the reader asks for every event.
+    any_skipped: std::sync::atomic::AtomicBool,
     /// Ends the pauses of a reader or worker that is failing.
     pub(super) wake: tokio::sync::Notify,
 }
@@ -181,14 +184,18 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(position);
+        self.any_skipped
+            .store(true, std::sync::atomic::Ordering::Release);
         self.wake.notify_waiters();
     }
 
     pub(super) fn is_skipped(&self, position: u64) -> bool {
-        self.skipped
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(&position)
+        self.any_skipped.load(std::sync::atomic::Ordering::Acquire)
+            && self
+                .skipped
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains(&position)
     }
 
     /// Pauses for `pause`, or until an operator acts.
