@@ -10,7 +10,10 @@ use std::sync::Arc;
 use annals::saga::{ManualClock, SagaRunner, SagaRunnerHandle, SagaStatus, Sagas};
 use annals::store::{CheckpointStore, EventStore, SagaStore};
 use annals::{CommandDispatcher, Event, Utc};
-use sagas::{Agency, Answer, Booking, Trip, TripStep, is, options, record, requested, wait_until};
+use sagas::{
+    Agency, Answer, Booking, Trip, TripStep, compensated, is, options, record, requested,
+    wait_until,
+};
 
 fn runner<St>(store: &St, agency: &Arc<Agency>, clock: &ManualClock) -> SagaRunnerHandle<Trip, St>
 where
@@ -69,10 +72,7 @@ where
     agency.answer(Book(Car), Answer::Reject);
     let handle = runner(&store, &agency, &clock);
     record(&store, requested("t2", 0)).await;
-    let view = wait_until(&handle.sagas(), "t2", |view| {
-        matches!(view.status, SagaStatus::Compensated { .. })
-    })
-    .await;
+    let view = wait_until(&handle.sagas(), "t2", compensated).await;
     assert_eq!(
         agency.effects("t2"),
         [Book(Flight), Book(Hotel), Cancel(Hotel), Cancel(Flight)]
@@ -198,10 +198,7 @@ where
 
     agency.clear_answer(&Cancel(Hotel));
     sagas.retry("t4").await.unwrap();
-    wait_until(&sagas, "t4", |view| {
-        matches!(view.status, SagaStatus::Compensated { .. })
-    })
-    .await;
+    wait_until(&sagas, "t4", compensated).await;
     assert_eq!(
         agency.effects("t4"),
         [Book(Flight), Book(Hotel), Cancel(Hotel), Cancel(Flight)]
@@ -229,10 +226,7 @@ where
         "a rejected compensation is not retried"
     );
     sagas.skip("t5").await.unwrap();
-    wait_until(&sagas, "t5", |view| {
-        matches!(view.status, SagaStatus::Compensated { .. })
-    })
-    .await;
+    wait_until(&sagas, "t5", compensated).await;
     assert_eq!(
         agency.effects("t5"),
         [Book(Flight), Book(Hotel), Cancel(Flight)]
@@ -288,10 +282,7 @@ where
         SagaStatus::Running
     );
     clock.advance(chrono::Duration::minutes(1));
-    let view = wait_until(&sagas, "t7", |view| {
-        matches!(view.status, SagaStatus::Compensated { .. })
-    })
-    .await;
+    let view = wait_until(&sagas, "t7", compensated).await;
     assert!(matches!(&view.status, SagaStatus::Compensated { cause } if cause.contains("payment")));
     assert_eq!(
         agency.effects("t7"),
@@ -373,10 +364,7 @@ where
     handle.stop().await;
     clock.advance(chrono::Duration::minutes(20));
     let handle = runner(&store, &agency, &clock);
-    wait_until(&handle.sagas(), "t9", |view| {
-        matches!(view.status, SagaStatus::Compensated { .. })
-    })
-    .await;
+    wait_until(&handle.sagas(), "t9", compensated).await;
     assert!(agency.doubled().is_empty());
     handle.stop().await;
 }
@@ -441,10 +429,7 @@ where
     tokio::time::timeout(WAIT, store.hooks().raced())
         .await
         .expect("the operator and the worker did not race");
-    wait_until(&sagas, "t12", |view| {
-        matches!(view.status, SagaStatus::Compensated { .. })
-    })
-    .await;
+    wait_until(&sagas, "t12", compensated).await;
     assert_eq!(
         agency.effects("t12"),
         [Book(Flight), Book(Hotel), Cancel(Flight)]

@@ -383,3 +383,8 @@ where
 pub fn is(status: SagaStatus) -> impl Fn(&SagaView<Trip>) -> bool {
     move |view| view.status == status
 }
+
+/// Whether the trip compensated, whatever the cause.
+pub fn compensated(view: &SagaView<Trip>) -> bool {
+    matches!(view.status, SagaStatus::Compensated { .. })
+}
